@@ -1,0 +1,1 @@
+"""order-graph: a shared order service with a GraphQL API."""

@@ -1,0 +1,1 @@
+"""The GraphQL API: strawberry types, resolvers, loaders and the request context."""

@@ -1,0 +1,30 @@
+"""What every resolver gets: the caller, the database, the service and this request's loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from order_graph.api.loaders import Loaders
+from order_graph.service import OrderService
+from order_graph.storage.database import Database
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    db: Database
+    service: OrderService
+    actor: str
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db)
+
+
+Info = strawberry.Info[Context, None]

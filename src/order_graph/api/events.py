@@ -1,0 +1,122 @@
+"""The event log as GraphQL: `OrderEvent` (skinny scalars, fat `order`) and its pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from order_graph.api import ids
+from order_graph.api.context import Info
+from order_graph.api.enums import MainStatus, OrderEventType
+from order_graph.api.errors import bad_input
+from order_graph.api.inputs import OrderEventFilter
+from order_graph.api.types import Order, PageInfo
+from order_graph.domain.model import EventRecord
+from order_graph.events import log
+
+MAX_EVENT_PAGE = 500
+
+
+def cursor_of(position: int) -> str:
+    return ids.encode("Event", position)
+
+
+def position_of(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        return ids.decode_as("Event", cursor)
+    except ids.BadId:
+        raise bad_input("Not an event cursor.") from None
+
+
+@strawberry.type
+class OrderEvent:
+    cursor: str = strawberry.field(
+        description="Opaque, strictly increasing position in the event log; pass it back as "
+        "`after` to resume."
+    )
+    type: OrderEventType
+    order_id: strawberry.ID
+    store_id: strawberry.ID
+    version: int = strawberry.field(description="The order version that this event produced.")
+    main_status: MainStatus
+    sub_status: str | None
+    previous_main_status: MainStatus | None
+    previous_sub_status: str | None
+    actor: str
+    occurred_at: datetime
+    record: strawberry.Private[EventRecord]
+
+    @strawberry.field(
+        description='The order itself (a "fat" message), as it is now: its version may be newer '
+        'than the event\'s. Select only the scalars above for a "skinny" one.'
+    )
+    async def order(self, info: Info) -> Order | None:
+        record = await info.context.loaders.orders.load(self.record.order_id)
+        return None if record is None else Order.of(record)
+
+    @classmethod
+    def of(cls, event: EventRecord) -> OrderEvent:
+        return cls(
+            cursor=cursor_of(event.position),
+            type=event.type,
+            order_id=strawberry.ID(ids.encode("Order", event.order_id)),
+            store_id=strawberry.ID(event.store_id),
+            version=event.version,
+            main_status=event.main_status,
+            sub_status=event.sub_status,
+            previous_main_status=event.previous_main_status,
+            previous_sub_status=event.previous_sub_status,
+            actor=event.actor,
+            occurred_at=event.occurred_at,
+            record=event,
+        )
+
+
+@strawberry.type
+class OrderEventEdge:
+    cursor: str
+    node: OrderEvent
+
+
+@strawberry.type
+class OrderEventConnection:
+    edges: list[OrderEventEdge]
+    page_info: PageInfo
+
+
+def event_query(filter: OrderEventFilter | None) -> log.EventQuery:
+    if filter is None:
+        return log.EventQuery()
+    order_ids = None
+    if filter.order_ids is not None:
+        try:
+            order_ids = [ids.decode_as("Order", value) for value in filter.order_ids]
+        except ids.BadId:
+            raise bad_input("Not an order id in orderIds.") from None
+    return log.EventQuery(
+        store_ids=None if filter.store_ids is None else [str(s) for s in filter.store_ids],
+        order_ids=order_ids,
+        types=filter.types,
+    )
+
+
+async def read_events(
+    info: Info, filter: OrderEventFilter | None, after: str | None, first: int
+) -> OrderEventConnection:
+    if not 1 <= first <= MAX_EVENT_PAGE:
+        raise bad_input(f"first must be from 1 to {MAX_EVENT_PAGE}.")
+    query = event_query(filter)
+    async with info.context.db.read() as conn:
+        events = await log.read_after(conn, position_of(after), query, first + 1)
+    page = [OrderEvent.of(event) for event in events[:first]]
+    return OrderEventConnection(
+        edges=[OrderEventEdge(cursor=event.cursor, node=event) for event in page],
+        page_info=PageInfo(
+            has_next_page=len(events) > first,
+            # An empty page keeps the caller's place, so a poller can pass endCursor back as is.
+            end_cursor=page[-1].cursor if page else after,
+        ),
+    )

@@ -1,0 +1,55 @@
+"""Per-request DataLoaders: every list under an order is fetched in one statement per page."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from order_graph.domain.model import (
+    DiscountRecord,
+    ItemRecord,
+    OrderRecord,
+    StatusChangeRecord,
+)
+from order_graph.storage import orders as store
+from order_graph.storage.database import Database
+
+K = TypeVar("K")
+V = TypeVar("V")
+Fetch = Callable[[AsyncConnection, Sequence[K]], Awaitable[Mapping[K, V]]]
+
+
+class _Loader(DataLoader[K, V]):
+    def __init__(self, db: Database, fetch: Fetch[K, V], default: Callable[[], V]) -> None:
+        super().__init__()
+        self._db = db
+        self._fetch = fetch
+        self._default = default
+
+    async def batch_load_fn(self, keys: list[K]) -> list[V]:
+        async with self._db.read() as conn:
+            found = await self._fetch(conn, keys)
+        return [found.get(key, self._default()) for key in keys]
+
+
+def _none() -> Any:
+    return None
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self.orders: _Loader[int, OrderRecord | None] = _Loader(db, store.get_orders, _none)
+        self.items: _Loader[int, list[ItemRecord]] = _Loader(db, store.items_by_order, list)
+        self.discounts: _Loader[int, list[DiscountRecord]] = _Loader(
+            db, store.discounts_by_order, list
+        )
+        self.history: _Loader[int, list[StatusChangeRecord]] = _Loader(
+            db, store.history_by_order, list
+        )
+
+    def prime(self, orders: Sequence[OrderRecord]) -> None:
+        for order in orders:
+            self.orders.prime(order.id, order)

@@ -1,0 +1,160 @@
+"""Mutation resolvers: decode ids, call the service, turn refusals into payload errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+import strawberry
+
+from order_graph.api import ids
+from order_graph.api.context import Info
+from order_graph.api.errors import OrderErrorType, payload_errors
+from order_graph.api.inputs import (
+    CreateOrderInput,
+    DefineSubStatusInput,
+    ReplaceDiscountsInput,
+    SetSubStatusInput,
+    TransitionOrderInput,
+    UpdateOrderInput,
+)
+from order_graph.api.types import Order, SubStatusDefinition
+from order_graph.domain.errors import ErrorCode, Rejected
+from order_graph.domain.lifecycle import KEEP
+from order_graph.domain.model import OrderRecord
+
+
+@strawberry.type
+class OrderPayload:
+    order: Order | None
+    errors: list[OrderErrorType]
+
+
+@strawberry.type
+class CreateOrderPayload:
+    order: Order | None
+    created: bool = strawberry.field(
+        description="False when an existing order was returned (same idempotency key or same "
+        "externalRef)."
+    )
+    errors: list[OrderErrorType]
+
+
+@strawberry.type
+class SubStatusDefinitionPayload:
+    definition: SubStatusDefinition | None
+    errors: list[OrderErrorType]
+
+
+def _order_id(value: str) -> int:
+    try:
+        return ids.decode_as("Order", value)
+    except ids.BadId:
+        raise Rejected.one(
+            ErrorCode.VALIDATION, f"Not an order id: {value!r}.", ("input", "orderId")
+        ) from None
+
+
+async def _order_payload(change: Awaitable[OrderRecord]) -> OrderPayload:
+    try:
+        return OrderPayload(order=Order.of(await change), errors=[])
+    except Rejected as rejected:
+        return OrderPayload(order=None, errors=payload_errors(rejected))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_order(
+        self, info: Info, input: CreateOrderInput, idempotency_key: str | None = None
+    ) -> CreateOrderPayload:
+        ctx = info.context
+        try:
+            record, created = await ctx.service.create_order(
+                ctx.actor, input.command(), idempotency_key
+            )
+        except Rejected as rejected:
+            return CreateOrderPayload(order=None, created=False, errors=payload_errors(rejected))
+        return CreateOrderPayload(order=Order.of(record), created=created, errors=[])
+
+    @strawberry.mutation
+    async def transition_order(
+        self, info: Info, input: TransitionOrderInput, idempotency_key: str | None = None
+    ) -> OrderPayload:
+        ctx = info.context
+
+        async def change() -> OrderRecord:
+            return await ctx.service.transition(
+                ctx.actor,
+                _order_id(input.order_id),
+                input.to,
+                input.sub_status,
+                input.reason,
+                input.expected_version,
+                idempotency_key,
+            )
+
+        return await _order_payload(change())
+
+    @strawberry.mutation
+    async def set_sub_status(self, info: Info, input: SetSubStatusInput) -> OrderPayload:
+        ctx = info.context
+
+        async def change() -> OrderRecord:
+            return await ctx.service.set_sub_status(
+                ctx.actor,
+                _order_id(input.order_id),
+                input.sub_status,
+                input.reason,
+                input.expected_version,
+            )
+
+        return await _order_payload(change())
+
+    @strawberry.mutation
+    async def replace_discounts(self, info: Info, input: ReplaceDiscountsInput) -> OrderPayload:
+        ctx = info.context
+
+        async def change() -> OrderRecord:
+            return await ctx.service.replace_discounts(
+                ctx.actor,
+                _order_id(input.order_id),
+                tuple(d.command() for d in input.discounts),
+                input.expected_version,
+            )
+
+        return await _order_payload(change())
+
+    @strawberry.mutation
+    async def update_order(self, info: Info, input: UpdateOrderInput) -> OrderPayload:
+        ctx = info.context
+        remark = KEEP if input.remark is strawberry.UNSET else input.remark
+
+        async def change() -> OrderRecord:
+            return await ctx.service.update_order(
+                ctx.actor,
+                _order_id(input.order_id),
+                remark,
+                input.attributes,
+                input.expected_version,
+            )
+
+        return await _order_payload(change())
+
+    @strawberry.mutation
+    async def define_sub_status(
+        self, info: Info, input: DefineSubStatusInput
+    ) -> SubStatusDefinitionPayload:
+        ctx = info.context
+        try:
+            found = await ctx.service.define_sub_status(
+                ctx.actor, input.main_status, input.code, input.description
+            )
+        except Rejected as rejected:
+            return SubStatusDefinitionPayload(definition=None, errors=payload_errors(rejected))
+        definition = SubStatusDefinition(
+            code=found.code,
+            main_status=found.main_status,
+            description=found.description,
+            defined_by=found.defined_by,
+        )
+        return SubStatusDefinitionPayload(definition=definition, errors=[])

@@ -1,0 +1,102 @@
+"""The `order-graph` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from order_graph.config import Settings
+from order_graph.storage import migrate
+from order_graph.storage.database import Database
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="order-graph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the GraphQL API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    commands.add_parser("migrate", help="bring the database schema to the newest revision")
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--check", action="store_true", help="fail when the file is stale")
+    export.add_argument("--path", type=Path, default=Path("schema.graphql"))
+
+    seed = commands.add_parser("seed-demo", help="fill the database with realistic demo orders")
+    seed.add_argument("--orders", type=int, default=200)
+    seed.add_argument("--if-empty", action="store_true", help="only when there are no orders")
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("database is at the newest revision")
+        return 0
+    if args.command == "export-schema":
+        return _export_schema(args.check, args.path)
+    if args.command == "seed-demo":
+        from order_graph.demo import seed_demo
+
+        created = asyncio.run(seed_demo(settings, args.orders, args.if_empty))
+        print(f"created {created} demo orders")
+        return 0
+    return 2
+
+
+async def _migrate(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+async def _at_head(settings: Settings) -> bool:
+    db = Database(settings.database_url)
+    try:
+        return await migrate.is_at_head(db)
+    finally:
+        await db.dispose()
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    if settings.is_sqlite:
+        asyncio.run(_migrate(settings))
+    elif not asyncio.run(_at_head(settings)):
+        print(
+            "The database schema is not at the newest revision: run `order-graph migrate` first.",
+            file=sys.stderr,
+        )
+        return 2
+    uvicorn.run(
+        "order_graph.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+    )
+    return 0
+
+
+def _export_schema(check: bool, path: Path) -> int:
+    from order_graph.api.schema import sdl
+
+    printed = sdl()
+    if not check:
+        sys.stdout.write(printed)
+        return 0
+    if not path.exists() or path.read_text() != printed:
+        print(f"{path} is stale: run `order-graph export-schema > {path}`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Configuration from `ORDER_GRAPH_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./order-graph.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDER_GRAPH_", extra="ignore")
+
+    database_url: str = EMBEDDED_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    env: str = "development"
+    db_pool_size: int = 10
+    graphiql: bool = True
+    introspection: bool = True
+    idempotency_ttl_hours: int = 48
+    event_retention_days: int = 30
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"

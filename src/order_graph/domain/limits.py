@@ -1,0 +1,12 @@
+"""Bounds on what one order may hold, so no caller can store an unbounded document."""
+
+from __future__ import annotations
+
+MAX_ITEMS = 500
+MAX_DISCOUNTS = 100
+MAX_QUANTITY = 100_000
+MAX_ID_LENGTH = 128
+MAX_NAME_LENGTH = 500
+MAX_TEXT_LENGTH = 2_000
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_IDEMPOTENCY_KEY_LENGTH = 255

@@ -1,0 +1,1 @@
+"""The change-event log and its delivery to subscribers."""

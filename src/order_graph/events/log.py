@@ -1,0 +1,99 @@
+"""Appending to and reading the event log.
+
+Positions come from a single counter row updated as the last write of the transaction that
+makes the change. The row lock taken by that UPDATE is held until commit, so a transaction
+that draws position N+1 waits until the one holding N has committed: positions are assigned
+in commit order and a reader following `position > cursor` can never skip an event that
+commits late. The lock is held only for the final two statements and the commit. On SQLite
+writers are serialised anyway, so the same statements give the same guarantee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from order_graph.domain.model import EventRecord, EventType, OrderRecord
+from order_graph.domain.status import MainStatus
+from order_graph.storage.tables import event_counter, order_events
+
+COUNTER_ID = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    store_ids: Sequence[str] | None = None
+    order_ids: Sequence[int] | None = None
+    types: Sequence[EventType] | None = None
+
+
+async def append(
+    conn: AsyncConnection,
+    event_type: EventType,
+    before: OrderRecord | None,
+    after: OrderRecord,
+    actor: str,
+) -> EventRecord:
+    """Records the event of one change; call it last, right before commit."""
+    next_position = (
+        update(event_counter)
+        .where(event_counter.c.id == COUNTER_ID)
+        .values(position=event_counter.c.position + 1)
+        .returning(event_counter.c.position)
+    )
+    position = (await conn.execute(next_position)).scalar_one()
+    event = EventRecord(
+        position=position,
+        type=event_type,
+        order_id=after.id,
+        store_id=after.store_id,
+        version=after.version,
+        main_status=after.main_status,
+        sub_status=after.sub_status,
+        previous_main_status=before.main_status if before else None,
+        previous_sub_status=before.sub_status if before else None,
+        actor=actor,
+        occurred_at=after.updated_at,
+    )
+    await conn.execute(insert(order_events), event_values(event))
+    return event
+
+
+def event_values(event: EventRecord) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in EventRecord.__dataclass_fields__}
+
+
+def event_from_row(row: Row[Any]) -> EventRecord:
+    values = row._asdict()
+    values["type"] = EventType(values["type"])
+    values["main_status"] = MainStatus(values["main_status"])
+    previous = values["previous_main_status"]
+    values["previous_main_status"] = MainStatus(previous) if previous else None
+    return EventRecord(**values)
+
+
+async def read_after(
+    conn: AsyncConnection, after: int, query: EventQuery, limit: int
+) -> list[EventRecord]:
+    conditions = [order_events.c.position > after]
+    if query.store_ids is not None:
+        conditions.append(order_events.c.store_id.in_(list(query.store_ids)))
+    if query.order_ids is not None:
+        conditions.append(order_events.c.order_id.in_(list(query.order_ids)))
+    if query.types is not None:
+        conditions.append(order_events.c.type.in_(list(query.types)))
+    statement = (
+        select(order_events).where(and_(*conditions)).order_by(order_events.c.position).limit(limit)
+    )
+    return [event_from_row(row) for row in await conn.execute(statement)]
+
+
+async def head(conn: AsyncConnection) -> int:
+    """The newest committed position (0 when the log is empty)."""
+    statement = select(event_counter.c.position).where(event_counter.c.id == COUNTER_ID)
+    return int((await conn.execute(statement)).scalar_one())

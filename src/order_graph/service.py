@@ -1,0 +1,318 @@
+"""The use cases: each command runs the domain rules and stores the result in one transaction.
+
+Every change locks the order row, checks `expectedVersion`, writes the new state, its status
+history entry and its event, and commits them together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from order_graph.domain import lifecycle, limits
+from order_graph.domain.errors import ErrorCode, Rejected, not_found
+from order_graph.domain.model import (
+    Change,
+    CreateOrder,
+    DiscountInput,
+    EventType,
+    OrderRecord,
+    StatusChangeRecord,
+    SubStatusDefinition,
+)
+from order_graph.domain.status import MainStatus, is_valid_sub_status_code
+from order_graph.domain.validation import validate_create
+from order_graph.events import log
+from order_graph.storage import idempotency, sub_statuses
+from order_graph.storage import orders as store
+from order_graph.storage.database import Database
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+# A unique-key race (two requests with one idempotency key or one externalRef) rolls the loser
+# back; its retry then finds the winner's row. More than a few rounds would mean a bug.
+_ATTEMPTS = 3
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderService:
+    def __init__(
+        self, db: Database, clock: Clock = utc_now, on_commit: Callable[[], None] | None = None
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        # Wakes in-process event subscribers; PostgreSQL instances are told by NOTIFY instead.
+        self.on_commit = on_commit
+
+    async def create_order(
+        self, actor: str, command: CreateOrder, idempotency_key: str | None
+    ) -> tuple[OrderRecord, bool]:
+        _check_key(idempotency_key)
+        request_hash = idempotency.fingerprint(dataclasses.asdict(command))
+
+        async def attempt(conn: AsyncConnection) -> tuple[OrderRecord, bool]:
+            if idempotency_key is not None:
+                remembered = await idempotency.recall(conn, actor, "createOrder", idempotency_key)
+                if remembered is not None:
+                    _same_request(remembered.request_hash, request_hash)
+                    return await _existing(conn, remembered.order_id), False
+            if command.external_platform is not None and command.external_order_id is not None:
+                existing = await store.find_by_external_ref(
+                    conn, command.external_platform, command.external_order_id
+                )
+                if existing is not None:
+                    return existing, False
+            status = command.initial_status or MainStatus.CREATED
+            known = command.sub_status is None or await sub_statuses.is_defined(
+                conn, status, command.sub_status
+            )
+            draft = validate_create(command, known)
+            now = self.clock()
+            order = await store.insert_order(conn, draft, actor, now)
+            await store.insert_status_change(
+                conn,
+                StatusChangeRecord(
+                    order.id, None, order.main_status, None, order.sub_status, None, actor, now, 1
+                ),
+            )
+            if idempotency_key is not None:
+                await idempotency.remember(
+                    conn, actor, "createOrder", idempotency_key, request_hash, order.id, now
+                )
+            await self._record(conn, EventType.CREATED, None, order, actor)
+            return order, True
+
+        return await self._write(attempt)
+
+    async def transition(
+        self,
+        actor: str,
+        order_id: int,
+        to: MainStatus,
+        sub_status: str | None,
+        reason: str | None,
+        expected_version: int | None,
+        idempotency_key: str | None,
+    ) -> OrderRecord:
+        _check_key(idempotency_key)
+        _check_reason(reason)
+        request_hash = idempotency.fingerprint([order_id, to, sub_status, reason, expected_version])
+
+        async def attempt(conn: AsyncConnection) -> OrderRecord:
+            order = await _locked(conn, order_id)
+            # Looked up under the order's row lock, so a retry racing its first attempt waits
+            # for it and then sees its key.
+            if idempotency_key is not None:
+                remembered = await idempotency.recall(
+                    conn, actor, "transitionOrder", idempotency_key
+                )
+                if remembered is not None:
+                    _same_request(remembered.request_hash, request_hash)
+                    return await _existing(conn, remembered.order_id)
+            lifecycle.check_version(order, expected_version)
+            known = await sub_statuses.codes_for(conn, to) if sub_status is not None else set()
+            change = lifecycle.transition(order, to, sub_status, known)
+            updated = await self._apply(conn, actor, order, change, reason)
+            if idempotency_key is not None:
+                now = updated.updated_at
+                await idempotency.remember(
+                    conn, actor, "transitionOrder", idempotency_key, request_hash, order_id, now
+                )
+            await self._record(conn, change.event_type, order, updated, actor)
+            return updated
+
+        return await self._write(attempt)
+
+    async def set_sub_status(
+        self,
+        actor: str,
+        order_id: int,
+        sub_status: str | None,
+        reason: str | None,
+        expected_version: int | None,
+    ) -> OrderRecord:
+        _check_reason(reason)
+
+        async def attempt(conn: AsyncConnection) -> OrderRecord:
+            order = await _locked(conn, order_id)
+            lifecycle.check_version(order, expected_version)
+            known = await sub_statuses.codes_for(conn, order.main_status)
+            change = lifecycle.set_sub_status(order, sub_status, known)
+            return await self._commit_change(conn, actor, order, change, reason)
+
+        return await self._write(attempt)
+
+    async def replace_discounts(
+        self,
+        actor: str,
+        order_id: int,
+        discounts: tuple[DiscountInput, ...],
+        expected_version: int | None,
+    ) -> OrderRecord:
+        async def attempt(conn: AsyncConnection) -> OrderRecord:
+            order = await _locked(conn, order_id)
+            lifecycle.check_version(order, expected_version)
+            items = (await store.items_by_order(conn, [order_id]))[order_id]
+            drafts, change = lifecycle.replace_discounts(order, items, discounts)
+            await store.replace_discounts(conn, order_id, drafts, [item.id for item in items])
+            return await self._commit_change(conn, actor, order, change, None, always=True)
+
+        return await self._write(attempt)
+
+    async def update_order(
+        self,
+        actor: str,
+        order_id: int,
+        remark: str | object | None,
+        attributes: object,
+        expected_version: int | None,
+    ) -> OrderRecord:
+        async def attempt(conn: AsyncConnection) -> OrderRecord:
+            order = await _locked(conn, order_id)
+            lifecycle.check_version(order, expected_version)
+            change = lifecycle.update(order, remark, attributes)  # type: ignore[arg-type]
+            return await self._commit_change(conn, actor, order, change, None)
+
+        return await self._write(attempt)
+
+    async def define_sub_status(
+        self, actor: str, main_status: MainStatus, code: str, description: str | None
+    ) -> SubStatusDefinition:
+        if not is_valid_sub_status_code(code):
+            raise Rejected.one(
+                ErrorCode.VALIDATION,
+                "A sub-status code is upper snake case (e.g. RIDER_ASSIGNED), "
+                "at most 64 characters.",
+                ("input", "code"),
+            )
+        if description is not None and len(description) > limits.MAX_TEXT_LENGTH:
+            raise Rejected.one(
+                ErrorCode.VALIDATION,
+                f"At most {limits.MAX_TEXT_LENGTH} characters.",
+                ("input", "description"),
+            )
+
+        async def attempt(conn: AsyncConnection) -> SubStatusDefinition:
+            existing = await sub_statuses.get(conn, main_status, code)
+            if existing is not None:
+                return existing
+            definition = SubStatusDefinition(main_status, code, description, actor)
+            await sub_statuses.insert_definition(conn, definition, self.clock())
+            return definition
+
+        return await self._write(attempt)
+
+    async def _commit_change(
+        self,
+        conn: AsyncConnection,
+        actor: str,
+        order: OrderRecord,
+        change: Change,
+        reason: str | None,
+        always: bool = False,
+    ) -> OrderRecord:
+        if not change.values and not always:
+            return order
+        updated = await self._apply(conn, actor, order, change, reason)
+        await self._record(conn, change.event_type, order, updated, actor)
+        return updated
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        actor: str,
+        order: OrderRecord,
+        change: Change,
+        reason: str | None,
+    ) -> OrderRecord:
+        updated = await store.update_order(conn, order, change.values, self.clock())
+        if change.status_change:
+            await store.insert_status_change(
+                conn,
+                StatusChangeRecord(
+                    order.id,
+                    order.main_status,
+                    updated.main_status,
+                    order.sub_status,
+                    updated.sub_status,
+                    reason,
+                    actor,
+                    updated.updated_at,
+                    updated.version,
+                ),
+            )
+        return updated
+
+    async def _record(
+        self,
+        conn: AsyncConnection,
+        event_type: EventType,
+        before: OrderRecord | None,
+        after: OrderRecord,
+        actor: str,
+    ) -> None:
+        await log.append(conn, event_type, before, after, actor)
+
+    async def _write(self, attempt: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        for round_ in range(_ATTEMPTS):
+            try:
+                async with self.db.write() as conn:
+                    result = await attempt(conn)
+            except IntegrityError:
+                if round_ == _ATTEMPTS - 1:
+                    raise
+                continue
+            if self.on_commit is not None:
+                self.on_commit()
+            return result
+        raise AssertionError("unreachable")
+
+
+async def _locked(conn: AsyncConnection, order_id: int) -> OrderRecord:
+    order = await store.get_order(conn, order_id, for_update=True)
+    if order is None:
+        raise not_found()
+    return order
+
+
+async def _existing(conn: AsyncConnection, order_id: int) -> OrderRecord:
+    order = await store.get_order(conn, order_id)
+    if order is None:
+        raise not_found()
+    return order
+
+
+def _same_request(remembered: str, request_hash: str) -> None:
+    if remembered != request_hash:
+        raise Rejected.one(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "This idempotency key was used with a different request.",
+            ("idempotencyKey",),
+        )
+
+
+def _check_key(key: str | None) -> None:
+    if key is not None and not 1 <= len(key) <= limits.MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise Rejected.one(
+            ErrorCode.VALIDATION,
+            f"An idempotency key has 1 to {limits.MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+            ("idempotencyKey",),
+        )
+
+
+def _check_reason(reason: str | None) -> None:
+    if reason is not None and len(reason) > limits.MAX_TEXT_LENGTH:
+        raise Rejected.one(
+            ErrorCode.VALIDATION,
+            f"At most {limits.MAX_TEXT_LENGTH} characters.",
+            ("input", "reason"),
+        )

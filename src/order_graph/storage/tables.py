@@ -1,0 +1,179 @@
+"""The schema as SQLAlchemy Core tables. Money columns hold integer minor units."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Always timezone-aware UTC, also on SQLite, which stores naive text."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("version", Integer, nullable=False),
+    Column("store_id", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("fulfillment_type", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("main_status", String(16), nullable=False),
+    Column("sub_status", String(64)),
+    Column("items_total", BigInteger, nullable=False),
+    Column("discount_total", BigInteger, nullable=False),
+    Column("delivery_fee", BigInteger, nullable=False),
+    Column("packaging_fee", BigInteger, nullable=False),
+    Column("payable_total", BigInteger, nullable=False),
+    Column("external_platform", String(128)),
+    Column("external_order_id", String(128)),
+    Column("customer_id", String(128)),
+    Column("remark", Text),
+    Column("attributes", Json, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("external_platform", "external_order_id", name="uq_orders_external_ref"),
+    Index("ix_orders_store_id_id", "store_id", "id"),
+    Index("ix_orders_customer_id_id", "customer_id", "id"),
+    Index("ix_orders_main_status_id", "main_status", "id"),
+)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("sku_id", String(128), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("line_total", BigInteger, nullable=False),
+    Column("attributes", Json, nullable=False),
+)
+
+order_discounts = Table(
+    "order_discounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("code", String(128)),
+    Column("description", Text),
+    Column("amount", BigInteger, nullable=False),
+    Column("item_id", Id, ForeignKey("order_items.id")),
+    Column("funded_by", String(128)),
+)
+
+status_changes = Table(
+    "status_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("from_main_status", String(16)),
+    Column("to_main_status", String(16), nullable=False),
+    Column("from_sub_status", String(64)),
+    Column("to_sub_status", String(64)),
+    Column("reason", Text),
+    Column("actor", String(128), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+sub_status_definitions = Table(
+    "sub_status_definitions",
+    metadata,
+    Column("main_status", String(16), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("description", Text),
+    Column("defined_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("client", String(128), primary_key=True),
+    Column("operation", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+)
+
+# The event log (a transactional outbox). `position` is assigned from `event_counter` as the
+# last write of each transaction: the counter row stays locked until commit, so positions are
+# handed out in commit order and a reader that has seen position N can never later find a
+# smaller one committing behind it.
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(32), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("store_id", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("main_status", String(16), nullable=False),
+    Column("sub_status", String(64)),
+    Column("previous_main_status", String(16)),
+    Column("previous_sub_status", String(64)),
+    Column("actor", String(128), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False, index=True),
+    Index("ix_order_events_store_id_position", "store_id", "position"),
+)
+
+event_counter = Table(
+    "event_counter",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("position", BigInteger, nullable=False),
+)
