@@ -121,4 +121,4 @@ def db(app_and_db: Any) -> Database:
 @pytest.fixture
 def store_id() -> Iterator[str]:
     """A store of this test's own, so tests never see each other's orders."""
-    yield f"store-{uuid.uuid4().hex[:10]}"
+    return f"store-{uuid.uuid4().hex[:10]}"

@@ -17,10 +17,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from order_graph.api.context import Context
 from order_graph.api.schema import schema, sdl
 from order_graph.config import Settings
+from order_graph.events.hub import EventHub
+from order_graph.events.listener import PostgresListener
 from order_graph.service import OrderService
 from order_graph.storage import migrate
 from order_graph.storage.database import Database
@@ -29,10 +32,20 @@ log = logging.getLogger("order_graph")
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, db: Database, service: OrderService) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None)
+    def __init__(
+        self, settings: Settings, db: Database, service: OrderService, hub: EventHub
+    ) -> None:
+        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+        if settings.legacy_graphql_ws:
+            protocols.append(GRAPHQL_WS_PROTOCOL)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            subscription_protocols=protocols,
+        )
         self.db = db
         self.service = service
+        self.hub = hub
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +63,14 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         actor = request.headers.get("x-client-id") or "anonymous"
-        return Context(request, response, self.db, self.service, actor[:128])
+        return Context(
+            request=request,
+            response=response,
+            db=self.db,
+            service=self.service,
+            actor=actor[:128],
+            hub=self.hub,
+        )
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -63,15 +83,23 @@ def _packaged(name: str) -> str:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database(settings.database_url, settings.db_pool_size)
-    graphql = GraphQLApp(settings, db, OrderService(db))
+    hub = EventHub(db)
+    graphql = GraphQLApp(settings, db, OrderService(db, on_commit=hub.poke), hub)
+    listener = None if db.is_sqlite else PostgresListener(settings.database_url, hub.poke)
     fragments = _packaged("fragments.graphql")
     printed = sdl()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        if listener is not None:
+            listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
+            await hub.stop()
             await db.dispose()
 
     async def healthz(request: Request) -> Response:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from order_graph.config import Settings
-from order_graph.storage import migrate
+from order_graph.events import log
+from order_graph.service import utc_now
+from order_graph.storage import idempotency, migrate
 from order_graph.storage.database import Database
 
 
@@ -30,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--orders", type=int, default=200)
     seed.add_argument("--if-empty", action="store_true", help="only when there are no orders")
 
+    commands.add_parser(
+        "prune-events",
+        help="delete events older than ORDER_GRAPH_EVENT_RETENTION_DAYS and expired "
+        "idempotency keys",
+    )
+
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
@@ -40,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "export-schema":
         return _export_schema(args.check, args.path)
+    if args.command == "prune-events":
+        events, keys = asyncio.run(_prune(settings))
+        print(f"pruned {events} events and {keys} idempotency keys")
+        return 0
     if args.command == "seed-demo":
         from order_graph.demo import seed_demo
 
@@ -53,6 +66,20 @@ async def _migrate(settings: Settings) -> None:
     db = Database(settings.database_url)
     try:
         await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+async def _prune(settings: Settings) -> tuple[int, int]:
+    now = utc_now()
+    db = Database(settings.database_url)
+    try:
+        async with db.write() as conn:
+            events = await log.prune(conn, now - timedelta(days=settings.event_retention_days))
+            keys = await idempotency.forget_before(
+                conn, now - timedelta(hours=settings.idempotency_ttl_hours)
+            )
+        return events, keys
     finally:
         await db.dispose()
 

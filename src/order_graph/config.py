@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     introspection: bool = True
     idempotency_ttl_hours: int = 48
     event_retention_days: int = 30
+    legacy_graphql_ws: bool = True
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,29 +13,26 @@ ERRORS = "errors { code message field currentVersion allowedTransitions }"
 
 CREATE = (
     FRAGMENTS
-    + """
-mutation Create($input: CreateOrderInput!, $key: String) {
-  createOrder(input: $input, idempotencyKey: $key) { created order { ...OrderFull } %s }
-}"""
-    % ERRORS
+    + f"""
+mutation Create($input: CreateOrderInput!, $key: String) {{
+  createOrder(input: $input, idempotencyKey: $key) {{ created order {{ ...OrderFull }} {ERRORS} }}
+}}"""
 )
 
 TRANSITION = (
     FRAGMENTS
-    + """
-mutation Move($input: TransitionOrderInput!, $key: String) {
-  transitionOrder(input: $input, idempotencyKey: $key) { order { ...OrderFull } %s }
-}"""
-    % ERRORS
+    + f"""
+mutation Move($input: TransitionOrderInput!, $key: String) {{
+  transitionOrder(input: $input, idempotencyKey: $key) {{ order {{ ...OrderFull }} {ERRORS} }}
+}}"""
 )
 
 SET_SUB_STATUS = (
     FRAGMENTS
-    + """
-mutation Sub($input: SetSubStatusInput!) {
-  setSubStatus(input: $input) { order { ...OrderFull } %s }
-}"""
-    % ERRORS
+    + f"""
+mutation Sub($input: SetSubStatusInput!) {{
+  setSubStatus(input: $input) {{ order {{ ...OrderFull }} {ERRORS} }}
+}}"""
 )
 
 DEFINE_SUB_STATUS = """

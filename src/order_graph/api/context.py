@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from order_graph.api.loaders import Loaders
+from order_graph.events.hub import EventHub
 from order_graph.service import OrderService
 from order_graph.storage.database import Database
 
@@ -22,6 +23,8 @@ class Context:
     service: OrderService
     actor: str
     loaders: Loaders = field(init=False)
+    # Absent where no subscription can run (e.g. executing the schema in a batch job).
+    hub: EventHub | None = None
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db)

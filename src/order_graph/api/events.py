@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from graphql import GraphQLError
 
 from order_graph.api import ids
 from order_graph.api.context import Info
 from order_graph.api.enums import MainStatus, OrderEventType
 from order_graph.api.errors import bad_input
 from order_graph.api.inputs import OrderEventFilter
+from order_graph.api.loaders import Loaders
 from order_graph.api.types import Order, PageInfo
 from order_graph.domain.model import EventRecord
 from order_graph.events import log
+from order_graph.storage.database import Database
 
 MAX_EVENT_PAGE = 500
 
@@ -29,6 +32,24 @@ def position_of(cursor: str | None) -> int:
         return ids.decode_as("Event", cursor)
     except ids.BadId:
         raise bad_input("Not an event cursor.") from None
+
+
+async def resumable(db: Database, position: int) -> int:
+    """`position`, once it is sure that resuming there loses nothing."""
+    async with db.read() as conn:
+        try:
+            await log.check_resumable(conn, position)
+        except log.CursorExpired:
+            raise GraphQLError(
+                "Events after this cursor were pruned (retention); resume from a newer cursor "
+                "or re-read orders from the query API.",
+                extensions={"code": "CURSOR_EXPIRED"},
+            ) from None
+        except log.CursorAhead:
+            raise bad_input(
+                "This cursor is ahead of the event log: not from this service."
+            ) from None
+    return position
 
 
 @strawberry.type
@@ -48,17 +69,19 @@ class OrderEvent:
     actor: str
     occurred_at: datetime
     record: strawberry.Private[EventRecord]
+    loaders: strawberry.Private[Loaders | None] = None
 
     @strawberry.field(
         description='The order itself (a "fat" message), as it is now: its version may be newer '
         'than the event\'s. Select only the scalars above for a "skinny" one.'
     )
     async def order(self, info: Info) -> Order | None:
-        record = await info.context.loaders.orders.load(self.record.order_id)
-        return None if record is None else Order.of(record)
+        loaders = self.loaders or info.context.loaders
+        record = await loaders.orders.load(self.record.order_id)
+        return None if record is None else Order.of(record, loaders)
 
     @classmethod
-    def of(cls, event: EventRecord) -> OrderEvent:
+    def of(cls, event: EventRecord, loaders: Loaders | None = None) -> OrderEvent:
         return cls(
             cursor=cursor_of(event.position),
             type=event.type,
@@ -72,6 +95,7 @@ class OrderEvent:
             actor=event.actor,
             occurred_at=event.occurred_at,
             record=event,
+            loaders=loaders,
         )
 
 
@@ -109,8 +133,9 @@ async def read_events(
     if not 1 <= first <= MAX_EVENT_PAGE:
         raise bad_input(f"first must be from 1 to {MAX_EVENT_PAGE}.")
     query = event_query(filter)
+    start = await resumable(info.context.db, position_of(after)) if after else 0
     async with info.context.db.read() as conn:
-        events = await log.read_after(conn, position_of(after), query, first + 1)
+        events = await log.read_after(conn, start, query, first + 1)
     page = [OrderEvent.of(event) for event in events[:first]]
     return OrderEventConnection(
         edges=[OrderEventEdge(cursor=event.cursor, node=event) for event in page],

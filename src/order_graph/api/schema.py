@@ -10,6 +10,7 @@ from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, Vali
 
 from order_graph.api.mutations import Mutation
 from order_graph.api.queries import Query
+from order_graph.api.subscriptions import Subscription
 from order_graph.api.types import Order
 
 
@@ -29,7 +30,13 @@ def build_schema() -> strawberry.Schema:
         lambda: ValidationCache(maxsize=1024),
         lambda: MaskErrors(should_mask_error=is_unexpected),
     ]
-    return strawberry.Schema(query=Query, mutation=Mutation, types=[Order], extensions=extensions)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Order],
+        extensions=extensions,
+    )
 
 
 schema = build_schema()

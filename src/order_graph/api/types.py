@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from order_graph.api import ids
 from order_graph.api.context import Info
 from order_graph.api.enums import Channel, DiscountKind, FulfillmentType, MainStatus
+from order_graph.api.loaders import Loaders
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
@@ -145,6 +146,11 @@ class Order(Node):
     created_at: datetime
     updated_at: datetime
     record: strawberry.Private[OrderRecord]
+    # Set for orders inside subscription events, whose loaders live per burst, not per request.
+    loaders: strawberry.Private[Loaders | None] = None
+
+    def _loaders(self, info: Info) -> Loaders:
+        return self.loaders or info.context.loaders
 
     @strawberry.field(description="The main statuses this order may move to next.")
     def allowed_transitions(self) -> list[MainStatus]:
@@ -152,21 +158,21 @@ class Order(Node):
 
     @strawberry.field
     async def items(self, info: Info) -> list[OrderItem]:
-        found = await info.context.loaders.items.load(self.record.id)
+        found = await self._loaders(info).items.load(self.record.id)
         return [OrderItem.of(item, self.currency) for item in found]
 
     @strawberry.field
     async def discounts(self, info: Info) -> list[OrderDiscount]:
-        found = await info.context.loaders.discounts.load(self.record.id)
+        found = await self._loaders(info).discounts.load(self.record.id)
         return [OrderDiscount.of(discount, self.currency) for discount in found]
 
     @strawberry.field(description="Oldest first.")
     async def status_history(self, info: Info) -> list[StatusChange]:
-        found = await info.context.loaders.history.load(self.record.id)
+        found = await self._loaders(info).history.load(self.record.id)
         return [StatusChange.of(change) for change in found]
 
     @classmethod
-    def of(cls, order: OrderRecord) -> Order:
+    def of(cls, order: OrderRecord, loaders: Loaders | None = None) -> Order:
         currency = order.currency
         external = (
             ExternalRef(platform=order.external_platform, order_id=order.external_order_id)
@@ -195,6 +201,7 @@ class Order(Node):
             created_at=order.created_at,
             updated_at=order.updated_at,
             record=order,
+            loaders=loaders,
         )
 
 

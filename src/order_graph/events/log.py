@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +24,8 @@ from order_graph.domain.status import MainStatus
 from order_graph.storage.tables import event_counter, order_events
 
 COUNTER_ID = 1
+CHANNEL = "order_events"
+NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :position)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,10 @@ async def append(
         occurred_at=after.updated_at,
     )
     await conn.execute(insert(order_events), event_values(event))
+    if conn.dialect.name == "postgresql":
+        # Delivered by PostgreSQL only if and when this transaction commits. It carries the
+        # position only; listeners read the events themselves from the table.
+        await conn.execute(NOTIFY, {"position": str(position)})
     return event
 
 
@@ -77,10 +84,21 @@ def event_from_row(row: Row[Any]) -> EventRecord:
     return EventRecord(**values)
 
 
+def matches(query: EventQuery, event: EventRecord) -> bool:
+    return (
+        (query.store_ids is None or event.store_id in query.store_ids)
+        and (query.order_ids is None or event.order_id in query.order_ids)
+        and (query.types is None or event.type in query.types)
+    )
+
+
 async def read_after(
-    conn: AsyncConnection, after: int, query: EventQuery, limit: int
+    conn: AsyncConnection, after: int, query: EventQuery, limit: int, upto: int | None = None
 ) -> list[EventRecord]:
+    """Events with `after < position <= upto` that match, oldest first."""
     conditions = [order_events.c.position > after]
+    if upto is not None:
+        conditions.append(order_events.c.position <= upto)
     if query.store_ids is not None:
         conditions.append(order_events.c.store_id.in_(list(query.store_ids)))
     if query.order_ids is not None:
@@ -94,6 +112,38 @@ async def read_after(
 
 
 async def head(conn: AsyncConnection) -> int:
-    """The newest committed position (0 when the log is empty)."""
+    """The newest committed position (0 when nothing was ever written).
+
+    Every position up to it has committed too: positions are handed out in commit order.
+    """
     statement = select(event_counter.c.position).where(event_counter.c.id == COUNTER_ID)
     return int((await conn.execute(statement)).scalar_one())
+
+
+async def oldest(conn: AsyncConnection) -> int | None:
+    """The oldest retained position, or None when the log holds nothing."""
+    value = (await conn.execute(select(func.min(order_events.c.position)))).scalar_one()
+    return None if value is None else int(value)
+
+
+class CursorExpired(Exception):
+    """Events after the cursor were pruned: resuming from it would silently skip them."""
+
+
+class CursorAhead(Exception):
+    """The cursor is past the newest event: it comes from another database."""
+
+
+async def check_resumable(conn: AsyncConnection, after: int) -> None:
+    newest = await head(conn)
+    if after > newest:
+        raise CursorAhead(after)
+    first = await oldest(conn)
+    retained_from = newest + 1 if first is None else first
+    if after < retained_from - 1:
+        raise CursorExpired(after)
+
+
+async def prune(conn: AsyncConnection, before: datetime) -> int:
+    result = await conn.execute(delete(order_events).where(order_events.c.occurred_at < before))
+    return result.rowcount

@@ -1,0 +1,60 @@
+"""Lists load their children through DataLoaders: a page costs a constant number of statements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from order_graph.storage.database import Database
+from tests.api.conftest import CreateOrder, define_sub_status
+from tests.conftest import FRAGMENTS, GraphQLClient
+
+PAGE = (
+    FRAGMENTS
+    + """
+query Page($store: ID!, $first: Int!) {
+  orders(filter: {storeIds: [$store]}, first: $first) { edges { node { ...OrderFull } } }
+}"""
+)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *args: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def statements(db: Database) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
+
+
+async def test_a_full_page_of_100_orders_takes_at_most_5_statements(
+    gql: GraphQLClient,
+    create_order: CreateOrder,
+    store_id: str,
+    statements: StatementCounter,
+) -> None:
+    await define_sub_status(gql, "CREATED", "AWAITING_PAYMENT")
+    discount = {"kind": "COUPON", "amount": "1.00", "itemIndex": 0}
+    for _ in range(100):
+        await create_order(discounts=[discount], subStatus="AWAITING_PAYMENT")
+
+    counts = {}
+    for first in (1, 10, 100):
+        statements.count = 0
+        data = await gql.execute(PAGE, {"store": store_id, "first": first})
+        assert len(data["orders"]["edges"]) == first
+        assert all(len(e["node"]["discounts"]) == 1 for e in data["orders"]["edges"])
+        counts[first] = statements.count
+
+    assert counts[100] <= 5
+    assert counts[1] == counts[10] == counts[100]
