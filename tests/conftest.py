@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ def _plain(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
-    """A new, migrated database for this test session. PostgreSQL must be running: no skip."""
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new, migrated PostgreSQL database, dropped afterwards. PostgreSQL must run: no skip."""
     name = f"order_graph_test_{uuid.uuid4().hex[:12]}"
     try:
         admin = await asyncpg.connect(_plain(ADMIN_URL))
@@ -43,12 +44,21 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.close()
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     await _migrate(url)
-    yield url
-    admin = await asyncpg.connect(_plain(ADMIN_URL))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield url
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(_plain(ADMIN_URL))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """The test session's database, shared by the tests that isolate themselves by store."""
+    async with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +110,9 @@ class GraphQLClient:
 
 @pytest.fixture(scope="session")
 async def app_and_db(database_url: str) -> AsyncIterator[Any]:
-    app = create_app(Settings(database_url=database_url))
+    # The behaviour suite acts as trusted callers named by X-Client-Id; access control has
+    # its own suite (tests/api/test_access.py) with real keys.
+    app = create_app(Settings(database_url=database_url, auth="off"))
     yield app
     await app.state.db.dispose()
 

@@ -1,10 +1,13 @@
-"""The Starlette application: GraphQL, health, and the published schema and fragments."""
+"""The Starlette application: GraphQL over HTTP and websockets, health, schema and fragments."""
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
@@ -17,10 +20,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from order_graph.api.auth import NOBODY, Authenticator, Unauthenticated
 from order_graph.api.context import Context
-from order_graph.api.schema import schema, sdl
+from order_graph.api.limits import Limits
+from order_graph.api.schema import build_schema, sdl
 from order_graph.config import Settings
 from order_graph.events.hub import EventHub
 from order_graph.events.listener import PostgresListener
@@ -31,49 +37,135 @@ from order_graph.storage.database import Database
 log = logging.getLogger("order_graph")
 
 
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+        max_cost=settings.max_cost,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def error_response(message: str, status: int, code: str | None = None) -> JSONResponse:
+    error: dict[str, Any] = {"message": message}
+    if code is not None:
+        error["extensions"] = {"code": code}
+    return JSONResponse({"errors": [error]}, status_code=status)
+
+
+def request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and 0 < len(value) <= 128 and value.isascii():
+            return str(value.decode())
+    return uuid.uuid4().hex
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def limited(receive: Receive, max_bytes: int) -> Receive:
+    """Stops reading a body past `max_bytes`, also when no Content-Length announced it."""
+    seen = 0
+
+    async def receive_limited() -> Any:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > max_bytes:
+            raise BodyTooLarge
+        return message
+
+    return receive_limited
+
+
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(
-        self, settings: Settings, db: Database, service: OrderService, hub: EventHub
+        self,
+        settings: Settings,
+        db: Database,
+        service: OrderService,
+        hub: EventHub,
+        auth: Authenticator,
     ) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.legacy_graphql_ws:
             protocols.append(GRAPHQL_WS_PROTOCOL)
         super().__init__(
-            schema,
+            build_schema(limits_of(settings), settings.is_production, settings.introspection),
             graphql_ide="graphiql" if settings.graphiql else None,
             subscription_protocols=protocols,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
         )
+        self.max_body_bytes = settings.max_body_bytes
         self.db = db
         self.service = service
         self.hub = hub
+        self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("state", {})["request_id"] = rid = request_id(scope)
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        response = await self._answer(Request(scope, limited(receive, self.max_body_bytes)))
+        response.headers["x-request-id"] = rid
+        await response(scope, receive, send)
+
+    async def _answer(self, request: Request) -> Response:
+        if int(request.headers.get("content-length") or 0) > self.max_body_bytes:
+            return error_response("The request body is too large.", 413, "REQUEST_TOO_LARGE")
+        if request.method == "POST":
+            try:
+                request.state.principal = await self.auth.principal(
+                    request.headers.get("authorization"), request.headers.get("x-client-id")
+                )
+            except Unauthenticated as exc:
+                return error_response(str(exc), 401, "UNAUTHENTICATED")
         try:
-            response = await self.run(Request(scope, receive))
+            return await self.run(request)
+        except BodyTooLarge:
+            return error_response("The request body is too large.", 413, "REQUEST_TOO_LARGE")
         except HTTPException as exc:
             # Strawberry answers bad requests in plain text; callers expect a GraphQL body.
-            body = {"errors": [{"message": exc.reason}]}
-            response = JSONResponse(body, status_code=exc.status_code)
-        await response(scope, receive, send)
+            return error_response(exc.reason, exc.status_code)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        actor = request.headers.get("x-client-id") or "anonymous"
         return Context(
             request=request,
             response=response,
             db=self.db,
             service=self.service,
-            actor=actor[:128],
+            principal=getattr(request.state, "principal", NOBODY),
             hub=self.hub,
+            request_id=request.state.request_id,
         )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        params = context.connection_params or {}
+        authorization = params.get("authorization") or params.get("Authorization")
+        client_id = params.get("clientId") or context.request.headers.get("x-client-id")
+        try:
+            context.principal = await self.auth.principal(
+                authorization if isinstance(authorization, str) else None,
+                client_id if isinstance(client_id, str) else None,
+            )
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": str(exc)}) from None
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        value = orjson.loads(data)
+        if not isinstance(value, dict | list):
+            # Strawberry answers malformed JSON with a 400; a bare `null` or `1` is no better.
+            raise json.JSONDecodeError("A GraphQL request is a JSON object.", "", 0)
+        return value
 
 
 def _packaged(name: str) -> str:
@@ -84,7 +176,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database(settings.database_url, settings.db_pool_size)
     hub = EventHub(db)
-    graphql = GraphQLApp(settings, db, OrderService(db, on_commit=hub.poke), hub)
+    auth = Authenticator(db, settings.auth == "required", settings.auth_cache_seconds)
+    service = OrderService(db, on_commit=hub.poke)
+    graphql = GraphQLApp(settings, db, service, hub, auth)
     listener = None if db.is_sqlite else PostgresListener(settings.database_url, hub.poke)
     fragments = _packaged("fragments.graphql")
     printed = sdl()

@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from order_graph import client_admin
 from order_graph.config import Settings
 from order_graph.events import log
 from order_graph.service import utc_now
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "idempotency keys",
     )
 
+    client_admin.add_commands(commands)
+    commands.add_parser("relay", help="publish the event log to NATS JetStream")
+
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
@@ -49,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "export-schema":
         return _export_schema(args.check, args.path)
+    if args.command == "relay":
+        from order_graph.relay.main import main as relay_main
+
+        return relay_main(settings)
+    if args.command == "clients":
+        return client_admin.run(settings, args)
     if args.command == "prune-events":
         events, keys = asyncio.run(_prune(settings))
         print(f"pruned {events} events and {keys} idempotency keys")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./order-graph.db"
@@ -20,6 +22,15 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 48
     event_retention_days: int = 30
     legacy_graphql_ws: bool = True
+    auth: Literal["required", "off"] = "required"
+    auth_cache_seconds: float = 5.0
+    ws_init_timeout: float = 5.0
+    ws_max_subscriptions: int = 20
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5_000
+    max_cost: int = 50_000
+    max_body_bytes: int = 1_000_000
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from order_graph.config import Settings
+from order_graph.domain.access import Principal
 from order_graph.domain.model import (
     Channel,
     CreateOrder,
@@ -93,24 +94,25 @@ async def seed_demo(settings: Settings, count: int, if_empty: bool = False) -> i
         if if_empty and existing:
             return 0
         service = OrderService(db)
+        demo = Principal.trusted("demo")
         for status, codes in SUB_STATUSES.items():
             for code, description in codes:
-                await service.define_sub_status("demo", status, code, description)
+                await service.define_sub_status(demo, status, code, description)
         rng = random.Random(42)
         for n in range(count):
-            await _one_order(service, rng, existing + n)
+            await _one_order(service, demo, rng, existing + n)
         return count
     finally:
         await db.dispose()
 
 
-async def _one_order(service: OrderService, rng: random.Random, n: int) -> None:
+async def _one_order(service: OrderService, demo: Principal, rng: random.Random, n: int) -> None:
     command = _command(rng, n)
-    order, _ = await service.create_order("demo", command, None)
+    order, _ = await service.create_order(demo, command, None)
     path = rng.choice(PATHS)
     if order.main_status is MainStatus.PAID and path and path[0] is MainStatus.PAID:
         path = path[1:]
     for target in path:
         subs = SUB_STATUSES.get(target)
         sub = rng.choice(subs)[0] if subs else None
-        order = await service.transition("demo", order.id, target, sub, None, order.version, None)
+        order = await service.transition(demo, order.id, target, sub, None, order.version, None)

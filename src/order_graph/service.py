@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain import lifecycle, limits
+from order_graph.domain.access import Principal, Scope
 from order_graph.domain.errors import ErrorCode, Rejected, not_found
 from order_graph.domain.model import (
     Change,
@@ -54,17 +55,25 @@ class OrderService:
         self.on_commit = on_commit
 
     async def create_order(
-        self, actor: str, command: CreateOrder, idempotency_key: str | None
+        self, principal: Principal, command: CreateOrder, idempotency_key: str | None
     ) -> tuple[OrderRecord, bool]:
+        principal.require(Scope.ORDERS_CREATE)
+        if not principal.sees_store(command.store_id):
+            raise Rejected.one(
+                ErrorCode.FORBIDDEN,
+                "This client may not create orders for that store.",
+                ("input", "storeId"),
+            )
         _check_key(idempotency_key)
         request_hash = idempotency.fingerprint(dataclasses.asdict(command))
+        actor = principal.name
 
         async def attempt(conn: AsyncConnection) -> tuple[OrderRecord, bool]:
             if idempotency_key is not None:
                 remembered = await idempotency.recall(conn, actor, "createOrder", idempotency_key)
                 if remembered is not None:
                     _same_request(remembered.request_hash, request_hash)
-                    return await _existing(conn, remembered.order_id), False
+                    return remembered.result or await _existing(conn, remembered.order_id), False
             if command.external_platform is not None and command.external_order_id is not None:
                 existing = await store.find_by_external_ref(
                     conn, command.external_platform, command.external_order_id
@@ -95,7 +104,7 @@ class OrderService:
 
     async def transition(
         self,
-        actor: str,
+        principal: Principal,
         order_id: int,
         to: MainStatus,
         sub_status: str | None,
@@ -103,12 +112,14 @@ class OrderService:
         expected_version: int | None,
         idempotency_key: str | None,
     ) -> OrderRecord:
+        principal.require(Scope.ORDERS_TRANSITION)
         _check_key(idempotency_key)
         _check_reason(reason)
         request_hash = idempotency.fingerprint([order_id, to, sub_status, reason, expected_version])
+        actor = principal.name
 
         async def attempt(conn: AsyncConnection) -> OrderRecord:
-            order = await _locked(conn, order_id)
+            order = await _locked(conn, principal, order_id)
             # Looked up under the order's row lock, so a retry racing its first attempt waits
             # for it and then sees its key.
             if idempotency_key is not None:
@@ -117,7 +128,7 @@ class OrderService:
                 )
                 if remembered is not None:
                     _same_request(remembered.request_hash, request_hash)
-                    return await _existing(conn, remembered.order_id)
+                    return remembered.result or await _existing(conn, remembered.order_id)
             lifecycle.check_version(order, expected_version)
             known = await sub_statuses.codes_for(conn, to) if sub_status is not None else set()
             change = lifecycle.transition(order, to, sub_status, known)
@@ -125,7 +136,14 @@ class OrderService:
             if idempotency_key is not None:
                 now = updated.updated_at
                 await idempotency.remember(
-                    conn, actor, "transitionOrder", idempotency_key, request_hash, order_id, now
+                    conn,
+                    actor,
+                    "transitionOrder",
+                    idempotency_key,
+                    request_hash,
+                    order_id,
+                    now,
+                    result=updated,
                 )
             await self._record(conn, change.event_type, order, updated, actor)
             return updated
@@ -134,59 +152,65 @@ class OrderService:
 
     async def set_sub_status(
         self,
-        actor: str,
+        principal: Principal,
         order_id: int,
         sub_status: str | None,
         reason: str | None,
         expected_version: int | None,
     ) -> OrderRecord:
+        principal.require(Scope.ORDERS_TRANSITION)
         _check_reason(reason)
 
         async def attempt(conn: AsyncConnection) -> OrderRecord:
-            order = await _locked(conn, order_id)
+            order = await _locked(conn, principal, order_id)
             lifecycle.check_version(order, expected_version)
             known = await sub_statuses.codes_for(conn, order.main_status)
             change = lifecycle.set_sub_status(order, sub_status, known)
-            return await self._commit_change(conn, actor, order, change, reason)
+            return await self._commit_change(conn, principal.name, order, change, reason)
 
         return await self._write(attempt)
 
     async def replace_discounts(
         self,
-        actor: str,
+        principal: Principal,
         order_id: int,
         discounts: tuple[DiscountInput, ...],
         expected_version: int | None,
     ) -> OrderRecord:
+        principal.require(Scope.ORDERS_UPDATE)
+
         async def attempt(conn: AsyncConnection) -> OrderRecord:
-            order = await _locked(conn, order_id)
+            order = await _locked(conn, principal, order_id)
             lifecycle.check_version(order, expected_version)
             items = (await store.items_by_order(conn, [order_id]))[order_id]
             drafts, change = lifecycle.replace_discounts(order, items, discounts)
             await store.replace_discounts(conn, order_id, drafts, [item.id for item in items])
-            return await self._commit_change(conn, actor, order, change, None, always=True)
+            return await self._commit_change(conn, principal.name, order, change, None, always=True)
 
         return await self._write(attempt)
 
     async def update_order(
         self,
-        actor: str,
+        principal: Principal,
         order_id: int,
         remark: str | object | None,
         attributes: object,
         expected_version: int | None,
     ) -> OrderRecord:
+        principal.require(Scope.ORDERS_UPDATE)
+
         async def attempt(conn: AsyncConnection) -> OrderRecord:
-            order = await _locked(conn, order_id)
+            order = await _locked(conn, principal, order_id)
             lifecycle.check_version(order, expected_version)
             change = lifecycle.update(order, remark, attributes)  # type: ignore[arg-type]
-            return await self._commit_change(conn, actor, order, change, None)
+            return await self._commit_change(conn, principal.name, order, change, None)
 
         return await self._write(attempt)
 
     async def define_sub_status(
-        self, actor: str, main_status: MainStatus, code: str, description: str | None
+        self, principal: Principal, main_status: MainStatus, code: str, description: str | None
     ) -> SubStatusDefinition:
+        principal.require(Scope.ADMIN)
         if not is_valid_sub_status_code(code):
             raise Rejected.one(
                 ErrorCode.VALIDATION,
@@ -205,7 +229,7 @@ class OrderService:
             existing = await sub_statuses.get(conn, main_status, code)
             if existing is not None:
                 return existing
-            definition = SubStatusDefinition(main_status, code, description, actor)
+            definition = SubStatusDefinition(main_status, code, description, principal.name)
             await sub_statuses.insert_definition(conn, definition, self.clock())
             return definition
 
@@ -277,9 +301,10 @@ class OrderService:
         raise AssertionError("unreachable")
 
 
-async def _locked(conn: AsyncConnection, order_id: int) -> OrderRecord:
+async def _locked(conn: AsyncConnection, principal: Principal, order_id: int) -> OrderRecord:
     order = await store.get_order(conn, order_id, for_update=True)
-    if order is None:
+    # Another store's order is reported as missing: its existence is not this client's business.
+    if order is None or not principal.sees_store(order.store_id):
         raise not_found()
     return order
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from order_graph.storage.database import Database
 from tests.conftest import FRAGMENTS, GraphQLClient
 
 ERRORS = "errors { code message field currentVersion allowedTransitions }"
@@ -93,3 +95,20 @@ async def define_sub_status(gql: GraphQLClient, main_status: str, code: str) -> 
     variables = {"input": {"mainStatus": main_status, "code": code}}
     payload = (await gql.execute(DEFINE_SUB_STATUS, variables))["defineSubStatus"]
     assert payload["errors"] == []
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *args: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def statements(db: Database) -> Iterator[StatementCounter]:
+    """Counts the SQL statements the app sends from here on."""
+    counter = StatementCounter()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(db.engine.sync_engine, "before_cursor_execute", counter)

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
-from sqlalchemy import event
-
-from order_graph.storage.database import Database
-from tests.api.conftest import CreateOrder, define_sub_status
+from tests.api.conftest import CreateOrder, StatementCounter, define_sub_status
 from tests.conftest import FRAGMENTS, GraphQLClient
 
 PAGE = (
@@ -19,22 +12,6 @@ query Page($store: ID!, $first: Int!) {
   orders(filter: {storeIds: [$store]}, first: $first) { edges { node { ...OrderFull } } }
 }"""
 )
-
-
-class StatementCounter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, *args: Any) -> None:
-        self.count += 1
-
-
-@pytest.fixture
-def statements(db: Database) -> Iterator[StatementCounter]:
-    counter = StatementCounter()
-    event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
-    yield counter
-    event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
 
 
 async def test_a_full_page_of_100_orders_takes_at_most_5_statements(

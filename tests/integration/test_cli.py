@@ -68,7 +68,11 @@ def test_migrate_then_seed_fills_postgres(empty_postgres_url: str) -> None:
 
 def test_serve_on_the_embedded_default_migrates_and_answers(tmp_path: Path) -> None:
     port = _free_port()
-    env = _env(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}", ORDER_GRAPH_PORT=str(port))
+    env = _env(
+        f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}",
+        ORDER_GRAPH_PORT=str(port),
+        ORDER_GRAPH_AUTH="off",
+    )
     server = subprocess.Popen([*CLI, "serve"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stderr is not None
@@ -79,7 +83,7 @@ def test_serve_on_the_embedded_default_migrates_and_answers(tmp_path: Path) -> N
         assert httpx.get(f"{base}/readyz").json() == {"status": "ok"}
         query = FRAGMENTS + "query { orders(first: 5) { edges { node { ...OrderFull } } } }"
         body = httpx.post(f"{base}/graphql", json={"query": query}).json()
-        assert body == {"data": {"orders": {"edges": []}}}
+        assert body["data"] == {"orders": {"edges": []}}
     finally:
         server.terminate()
         # uvicorn re-raises the SIGTERM it handled after a clean shutdown.

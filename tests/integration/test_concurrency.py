@@ -17,7 +17,7 @@ from tests.conftest import GraphQLClient
 
 @pytest.fixture
 async def pg(postgres_url: str) -> AsyncIterator[GraphQLClient]:
-    app = create_app(Settings(database_url=postgres_url, db_pool_size=25))
+    app = create_app(Settings(database_url=postgres_url, db_pool_size=25, auth="off"))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://order-graph") as http:
         yield GraphQLClient(http)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from order_graph.domain.access import Principal
 from order_graph.domain.model import EventType, OrderRecord
 from order_graph.events import log
 from order_graph.events.hub import EventHub
@@ -64,7 +65,11 @@ async def test_concurrent_writers_with_late_commits_never_make_a_reader_skip(
 ) -> None:
     service = OrderService(pg_db)
     orders = [
-        (await service.create_order("setup", a_command(store_id=store_id), None))[0]
+        (
+            await service.create_order(
+                Principal.trusted("setup"), a_command(store_id=store_id), None
+            )
+        )[0]
         for _ in range(WRITERS)
     ]
     # A small window makes the hub's followers fall back to the table part of the time.

@@ -29,7 +29,7 @@ async def test_a_cursor_older_than_the_retained_log_is_refused_clearly(tmp_path:
     db = Database(url)
     await migrate.upgrade(db)
     await db.dispose()
-    app = create_app(Settings(database_url=url))
+    app = create_app(Settings(database_url=url, auth="off"))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         gql = GraphQLClient(http)

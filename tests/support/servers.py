@@ -42,6 +42,7 @@ def running_server(database_url: str, **env: str) -> Iterator[Server]:
         **os.environ,
         "ORDER_GRAPH_DATABASE_URL": database_url,
         "ORDER_GRAPH_PORT": str(port),
+        "ORDER_GRAPH_AUTH": "off",
         **env,
     }
     process = subprocess.Popen(

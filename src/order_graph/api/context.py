@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from order_graph.api.loaders import Loaders
+from order_graph.domain.access import Principal
 from order_graph.events.hub import EventHub
 from order_graph.service import OrderService
 from order_graph.storage.database import Database
@@ -21,10 +22,14 @@ class Context:
     response: Response | WebSocket | None
     db: Database
     service: OrderService
-    actor: str
+    # Replaced on websockets once `connection_init` has authenticated the connection.
+    principal: Principal
     loaders: Loaders = field(init=False)
     # Absent where no subscription can run (e.g. executing the schema in a batch job).
     hub: EventHub | None = None
+    request_id: str = ""
+    # Set by strawberry from a websocket's `connection_init` payload.
+    connection_params: dict[str, object] | None = None
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db)

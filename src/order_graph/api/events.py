@@ -8,12 +8,14 @@ import strawberry
 from graphql import GraphQLError
 
 from order_graph.api import ids
+from order_graph.api.auth import require
 from order_graph.api.context import Info
 from order_graph.api.enums import MainStatus, OrderEventType
 from order_graph.api.errors import bad_input
 from order_graph.api.inputs import OrderEventFilter
 from order_graph.api.loaders import Loaders
 from order_graph.api.types import Order, PageInfo
+from order_graph.domain.access import Principal, Scope
 from order_graph.domain.model import EventRecord
 from order_graph.events import log
 from order_graph.storage.database import Database
@@ -111,17 +113,20 @@ class OrderEventConnection:
     page_info: PageInfo
 
 
-def event_query(filter: OrderEventFilter | None) -> log.EventQuery:
+def event_query(filter: OrderEventFilter | None, principal: Principal) -> log.EventQuery:
+    """The caller's filter, narrowed to the stores it may see."""
+    require(principal, Scope.EVENTS_READ)
     if filter is None:
-        return log.EventQuery()
+        return log.EventQuery(store_ids=principal.visible_stores(None))
     order_ids = None
     if filter.order_ids is not None:
         try:
             order_ids = [ids.decode_as("Order", value) for value in filter.order_ids]
         except ids.BadId:
             raise bad_input("Not an order id in orderIds.") from None
+    wanted = None if filter.store_ids is None else [str(s) for s in filter.store_ids]
     return log.EventQuery(
-        store_ids=None if filter.store_ids is None else [str(s) for s in filter.store_ids],
+        store_ids=principal.visible_stores(wanted),
         order_ids=order_ids,
         types=filter.types,
     )
@@ -130,9 +135,9 @@ def event_query(filter: OrderEventFilter | None) -> log.EventQuery:
 async def read_events(
     info: Info, filter: OrderEventFilter | None, after: str | None, first: int
 ) -> OrderEventConnection:
+    query = event_query(filter, info.context.principal)
     if not 1 <= first <= MAX_EVENT_PAGE:
         raise bad_input(f"first must be from 1 to {MAX_EVENT_PAGE}.")
-    query = event_query(filter)
     start = await resumable(info.context.db, position_of(after)) if after else 0
     async with info.context.db.read() as conn:
         events = await log.read_after(conn, start, query, first + 1)

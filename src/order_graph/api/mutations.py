@@ -58,7 +58,9 @@ async def _order_payload(change: Awaitable[OrderRecord]) -> OrderPayload:
     try:
         return OrderPayload(order=Order.of(await change), errors=[])
     except Rejected as rejected:
-        return OrderPayload(order=None, errors=payload_errors(rejected))
+        current = rejected.current
+        order = None if current is None else Order.of(current)
+        return OrderPayload(order=order, errors=payload_errors(rejected))
 
 
 @strawberry.type
@@ -70,7 +72,7 @@ class Mutation:
         ctx = info.context
         try:
             record, created = await ctx.service.create_order(
-                ctx.actor, input.command(), idempotency_key
+                ctx.principal, input.command(), idempotency_key
             )
         except Rejected as rejected:
             return CreateOrderPayload(order=None, created=False, errors=payload_errors(rejected))
@@ -84,7 +86,7 @@ class Mutation:
 
         async def change() -> OrderRecord:
             return await ctx.service.transition(
-                ctx.actor,
+                ctx.principal,
                 _order_id(input.order_id),
                 input.to,
                 input.sub_status,
@@ -101,7 +103,7 @@ class Mutation:
 
         async def change() -> OrderRecord:
             return await ctx.service.set_sub_status(
-                ctx.actor,
+                ctx.principal,
                 _order_id(input.order_id),
                 input.sub_status,
                 input.reason,
@@ -116,7 +118,7 @@ class Mutation:
 
         async def change() -> OrderRecord:
             return await ctx.service.replace_discounts(
-                ctx.actor,
+                ctx.principal,
                 _order_id(input.order_id),
                 tuple(d.command() for d in input.discounts),
                 input.expected_version,
@@ -131,7 +133,7 @@ class Mutation:
 
         async def change() -> OrderRecord:
             return await ctx.service.update_order(
-                ctx.actor,
+                ctx.principal,
                 _order_id(input.order_id),
                 remark,
                 input.attributes,
@@ -147,7 +149,7 @@ class Mutation:
         ctx = info.context
         try:
             found = await ctx.service.define_sub_status(
-                ctx.actor, input.main_status, input.code, input.description
+                ctx.principal, input.main_status, input.code, input.description
             )
         except Rejected as rejected:
             return SubStatusDefinitionPayload(definition=None, errors=payload_errors(rejected))

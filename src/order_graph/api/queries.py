@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from order_graph.api import ids
+from order_graph.api.auth import require
 from order_graph.api.context import Info
 from order_graph.api.enums import MainStatus
 from order_graph.api.errors import bad_input
@@ -19,6 +20,8 @@ from order_graph.api.types import (
     PageInfo,
     SubStatusDefinition,
 )
+from order_graph.domain.access import Principal, Scope
+from order_graph.domain.model import OrderRecord
 from order_graph.domain.status import TRANSITIONS
 from order_graph.storage import orders as store
 from order_graph.storage import sub_statuses
@@ -34,11 +37,12 @@ def order_id(value: str) -> int:
         raise bad_input(f"Not an order id: {value!r}.") from None
 
 
-def _order_query(filter: OrderFilter | None) -> store.OrderQuery:
+def _order_query(filter: OrderFilter | None, principal: Principal) -> store.OrderQuery:
     if filter is None:
-        return store.OrderQuery()
+        return store.OrderQuery(store_ids=principal.visible_stores(None))
+    wanted = None if filter.store_ids is None else [str(s) for s in filter.store_ids]
     return store.OrderQuery(
-        store_ids=None if filter.store_ids is None else [str(s) for s in filter.store_ids],
+        store_ids=principal.visible_stores(wanted),
         main_statuses=filter.main_statuses,
         sub_statuses=filter.sub_statuses,
         channels=filter.channels,
@@ -48,9 +52,16 @@ def _order_query(filter: OrderFilter | None) -> store.OrderQuery:
     )
 
 
+def visible(info: Info, record: OrderRecord | None) -> Order | None:
+    """The order, if the caller may see its store; another store's order reads as missing."""
+    if record is None or not info.context.principal.sees_store(record.store_id):
+        return None
+    return Order.of(record)
+
+
 async def load_order(info: Info, number: int) -> Order | None:
-    record = await info.context.loaders.orders.load(number)
-    return None if record is None else Order.of(record)
+    require(info.context.principal, Scope.ORDERS_READ)
+    return visible(info, await info.context.loaders.orders.load(number))
 
 
 @strawberry.type
@@ -69,20 +80,22 @@ class Query:
 
     @strawberry.field
     async def order_by_external_ref(self, info: Info, platform: str, order_id: str) -> Order | None:
+        require(info.context.principal, Scope.ORDERS_READ)
         async with info.context.db.read() as conn:
             record = await store.find_by_external_ref(conn, platform, order_id)
-        return None if record is None else Order.of(record)
+        return visible(info, record)
 
     @strawberry.field(
         description="Up to 100 ids; the result has one entry per id, in order, null where none "
         "is visible."
     )
     async def orders_by_ids(self, info: Info, ids: list[strawberry.ID]) -> list[Order | None]:
+        require(info.context.principal, Scope.ORDERS_READ)
         if len(ids) > MAX_IDS:
             raise bad_input(f"At most {MAX_IDS} ids.")
         numbers = [order_id(value) for value in ids]
         records = await info.context.loaders.orders.load_many(numbers)
-        return [None if record is None else Order.of(record) for record in records]
+        return [visible(info, record) for record in records]
 
     @strawberry.field(description="Newest first. first: 1 to 100.")
     async def orders(
@@ -92,6 +105,7 @@ class Query:
         first: int | None = 20,
         after: str | None = None,
     ) -> OrderConnection:
+        require(info.context.principal, Scope.ORDERS_READ)
         first = 20 if first is None else first
         if not 1 <= first <= MAX_PAGE:
             raise bad_input(f"first must be from 1 to {MAX_PAGE}.")
@@ -102,7 +116,8 @@ class Query:
             except ids.BadId:
                 raise bad_input("Not a cursor from this list.") from None
         async with info.context.db.read() as conn:
-            records = await store.list_orders(conn, _order_query(filter), first + 1, before_id)
+            query = _order_query(filter, info.context.principal)
+            records = await store.list_orders(conn, query, first + 1, before_id)
         page = records[:first]
         info.context.loaders.prime(page)
         edges = [OrderEdge(cursor=ids.encode("OrderCursor", r.id), node=Order.of(r)) for r in page]

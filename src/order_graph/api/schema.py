@@ -1,17 +1,31 @@
-"""The strawberry schema and its printed SDL."""
+"""The strawberry schema: types, the limits that guard it, and error masking."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.types import ExecutionContext
 
+from order_graph.api.limits import HideSuggestions, Limits, QueryCost, RefuseNul
 from order_graph.api.mutations import Mutation
 from order_graph.api.queries import Query
 from order_graph.api.subscriptions import Subscription
 from order_graph.api.types import Order
+
+logger = logging.getLogger("order_graph.errors")
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -22,15 +36,58 @@ def is_unexpected(error: GraphQLError) -> bool:
     )
 
 
-def build_schema() -> strawberry.Schema:
+def request_id_of(execution_context: ExecutionContext) -> str | None:
+    return getattr(execution_context.context, "request_id", None)
+
+
+class MaskUnexpected(MaskErrors):
+    """`Unexpected error.` with the request id; the traceback goes to the log under that id."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL", "requestId": request_id_of(self.execution_context)}
+        return masked
+
+
+class OrderSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        request_id = request_id_of(execution_context) if execution_context else None
+        for error in errors:
+            if is_unexpected(error):
+                logger.error(
+                    "unexpected error in request %s at %s",
+                    request_id,
+                    error.path,
+                    exc_info=error.original_error,
+                )
+
+
+def build_schema(
+    limits: Limits | None = None, production: bool = False, introspection: bool = True
+) -> strawberry.Schema:
+    limits = limits or Limits()
     # Factories: strawberry builds fresh extensions per request; the caches behind ParserCache
     # and ValidationCache live at module level, shared by every request.
     extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
         lambda: ValidationCache(maxsize=1024),
-        lambda: MaskErrors(should_mask_error=is_unexpected),
+        lambda: QueryCost(limits.max_cost),
+        RefuseNul,
+        MaskUnexpected,
     ]
-    return strawberry.Schema(
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    if production:
+        extensions.append(HideSuggestions)
+    return OrderSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -39,8 +96,5 @@ def build_schema() -> strawberry.Schema:
     )
 
 
-schema = build_schema()
-
-
 def sdl() -> str:
-    return schema.as_str() + "\n"
+    return build_schema().as_str() + "\n"

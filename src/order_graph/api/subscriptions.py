@@ -56,7 +56,7 @@ class Subscription:
         ctx = info.context
         hub = ctx.hub
         assert hub is not None, "subscriptions are served by the app, which has a hub"
-        query = event_query(filter)
+        query = event_query(filter, ctx.principal)
         if after is not None:
             start = await resumable(ctx.db, position_of(after))
         elif from_start:

@@ -169,7 +169,9 @@ class Order(Node):
     @strawberry.field(description="Oldest first.")
     async def status_history(self, info: Info) -> list[StatusChange]:
         found = await self._loaders(info).history.load(self.record.id)
-        return [StatusChange.of(change) for change in found]
+        # An order replayed for an idempotent retry shows the history as it then stood.
+        version = self.record.version
+        return [StatusChange.of(change) for change in found if change.version <= version]
 
     @classmethod
     def of(cls, order: OrderRecord, loaders: Loaders | None = None) -> Order:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from order_graph.domain.model import OrderRecord
 from order_graph.domain.status import MainStatus
 
 
@@ -32,10 +33,12 @@ class OrderError:
 
 
 class Rejected(Exception):
-    """A command was refused; nothing was changed. Carries every problem found."""
+    """A command was refused; nothing was changed. Carries every problem found, and the order
+    as it stands when the caller needs it to try again (a version conflict)."""
 
-    def __init__(self, errors: Iterable[OrderError]) -> None:
+    def __init__(self, errors: Iterable[OrderError], current: OrderRecord | None = None) -> None:
         self.errors: tuple[OrderError, ...] = tuple(errors)
+        self.current = current
         super().__init__("; ".join(e.message for e in self.errors))
 
     @classmethod

@@ -40,7 +40,8 @@ def check_version(order: OrderRecord, expected: int | None) -> None:
                     (*INPUT, "expectedVersion"),
                     current_version=order.version,
                 )
-            ]
+            ],
+            current=order,
         )
 
 

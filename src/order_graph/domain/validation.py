@@ -17,7 +17,7 @@ from order_graph.domain.model import (
     OrderDraft,
     Totals,
 )
-from order_graph.domain.money import EXPONENTS, MoneyError, to_minor
+from order_graph.domain.money import EXPONENTS, MAX_MINOR_UNITS, MoneyError, to_minor
 from order_graph.domain.status import INITIAL_STATUSES, MainStatus
 
 INPUT: Path = ("input",)
@@ -142,7 +142,12 @@ def _items(check: Checker, command: CreateOrder, currency: str) -> list[ItemDraf
             check.fail(f"Quantity must be from 1 to {limits.MAX_QUANTITY}.", (*at, "quantity"))
         price = check.money(item.unit_price, currency, (*at, "unitPrice"))
         attributes = check.json_object(item.attributes, (*at, "attributes"))
-        drafts.append(ItemDraft(item.sku_id, item.name, item.quantity, price, attributes))
+        draft = ItemDraft(item.sku_id, item.name, item.quantity, price, attributes)
+        if draft.line_total > MAX_MINOR_UNITS:
+            check.fail("The line total is too large.", (*at, "quantity"))
+        drafts.append(draft)
+    if sum(draft.line_total for draft in drafts) > MAX_MINOR_UNITS:
+        check.fail("The items total is too large.", path)
     return drafts
 
 

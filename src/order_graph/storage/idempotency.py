@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from order_graph.domain.model import Channel, FulfillmentType, OrderRecord
+from order_graph.domain.status import MainStatus
 from order_graph.storage.tables import idempotency_keys as table
 
 
@@ -18,6 +21,7 @@ from order_graph.storage.tables import idempotency_keys as table
 class Remembered:
     request_hash: str
     order_id: int
+    result: OrderRecord | None
 
 
 def fingerprint(request: Any) -> str:
@@ -26,11 +30,14 @@ def fingerprint(request: Any) -> str:
 
 
 async def recall(conn: AsyncConnection, client: str, operation: str, key: str) -> Remembered | None:
-    statement = select(table.c.request_hash, table.c.order_id).where(
+    statement = select(table.c.request_hash, table.c.order_id, table.c.result).where(
         table.c.client == client, table.c.operation == operation, table.c.key == key
     )
     row = (await conn.execute(statement)).first()
-    return Remembered(row.request_hash, row.order_id) if row else None
+    if row is None:
+        return None
+    result = None if row.result is None else from_snapshot(row.result)
+    return Remembered(row.request_hash, row.order_id, result)
 
 
 async def remember(
@@ -41,6 +48,7 @@ async def remember(
     request_hash: str,
     order_id: int,
     now: datetime,
+    result: OrderRecord | None = None,
 ) -> None:
     values = {
         "client": client,
@@ -48,9 +56,30 @@ async def remember(
         "key": key,
         "request_hash": request_hash,
         "order_id": order_id,
+        "result": None if result is None else snapshot(result),
         "created_at": now,
     }
     await conn.execute(insert(table), values)
+
+
+def snapshot(order: OrderRecord) -> dict[str, Any]:
+    values = dataclasses.asdict(order)
+    values["created_at"] = order.created_at.isoformat()
+    values["updated_at"] = order.updated_at.isoformat()
+    return values
+
+
+def from_snapshot(values: dict[str, Any]) -> OrderRecord:
+    return OrderRecord(
+        **{
+            **values,
+            "channel": Channel(values["channel"]),
+            "fulfillment_type": FulfillmentType(values["fulfillment_type"]),
+            "main_status": MainStatus(values["main_status"]),
+            "created_at": datetime.fromisoformat(values["created_at"]),
+            "updated_at": datetime.fromisoformat(values["updated_at"]),
+        }
+    )
 
 
 async def forget_before(conn: AsyncConnection, cutoff: datetime) -> int:

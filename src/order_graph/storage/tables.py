@@ -147,6 +147,8 @@ idempotency_keys = Table(
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    # The order as the first call left it, for replies to retries (transitions only).
+    Column("result", Json),
     Column("created_at", UtcDateTime, nullable=False, index=True),
 )
 
@@ -176,4 +178,24 @@ event_counter = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("position", BigInteger, nullable=False),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", Json, nullable=False),
+    Column("store_ids", Json),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)
+
+# Where the NATS relay has got to, per stream (see order_graph.relay).
+relay_state = Table(
+    "relay_state",
+    metadata,
+    Column("stream", String(255), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

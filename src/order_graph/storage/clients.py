@@ -1,0 +1,75 @@
+"""Client applications and their API keys. Only a SHA-256 of each key is stored.
+
+A key carries 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from order_graph.domain.access import Principal, parse_scopes
+from order_graph.storage.tables import clients as table
+
+KEY_PREFIX = "og_"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    principal: Principal
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _principal(name: str, scopes: list[str], store_ids: list[str] | None) -> Principal:
+    stores = None if store_ids is None else frozenset(store_ids)
+    return Principal(name, parse_scopes(scopes), stores)
+
+
+async def create(conn: AsyncConnection, principal: Principal, key: str, now: datetime) -> None:
+    values = {
+        "name": principal.name,
+        "key_hash": key_hash(key),
+        "scopes": sorted(principal.scopes),
+        "store_ids": None if principal.store_ids is None else sorted(principal.store_ids),
+        "created_at": now,
+    }
+    await conn.execute(insert(table), values)
+
+
+async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
+    statement = select(table.c.name, table.c.scopes, table.c.store_ids).where(
+        table.c.key_hash == key_hash(key), table.c.revoked_at.is_(None)
+    )
+    row = (await conn.execute(statement)).first()
+    return None if row is None else _principal(row.name, row.scopes, row.store_ids)
+
+
+async def list_all(conn: AsyncConnection) -> list[ClientInfo]:
+    rows = await conn.execute(select(table).order_by(table.c.name))
+    return [
+        ClientInfo(_principal(r.name, r.scopes, r.store_ids), r.created_at, r.revoked_at)
+        for r in rows
+    ]
+
+
+async def revoke(conn: AsyncConnection, name: str, now: datetime) -> bool:
+    result = await conn.execute(
+        update(table)
+        .where(table.c.name == name, table.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount == 1
