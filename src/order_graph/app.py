@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -28,9 +29,19 @@ from order_graph.api.context import Context
 from order_graph.api.limits import Limits
 from order_graph.api.schema import build_schema, sdl
 from order_graph.config import Settings
+from order_graph.domain.status import MainStatus
 from order_graph.events.hub import EventHub
 from order_graph.events.listener import PostgresListener
-from order_graph.service import OrderService
+from order_graph.ops.logs import RequestLog
+from order_graph.ops.metrics import (
+    EVENT_LAG,
+    POOL_IN_USE,
+    TRANSITIONS,
+    WEBSOCKETS,
+    metrics_endpoint,
+)
+from order_graph.ops.tracing import tracing_extensions
+from order_graph.service import Observer, OrderService
 from order_graph.storage import migrate
 from order_graph.storage.database import Database
 
@@ -52,13 +63,6 @@ def error_response(message: str, status: int, code: str | None = None) -> JSONRe
     if code is not None:
         error["extensions"] = {"code": code}
     return JSONResponse({"errors": [error]}, status_code=status)
-
-
-def request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id" and 0 < len(value) <= 128 and value.isascii():
-            return str(value.decode())
-    return uuid.uuid4().hex
 
 
 class BodyTooLarge(Exception):
@@ -93,7 +97,12 @@ class GraphQLApp(GraphQL[Context, None]):
         if settings.legacy_graphql_ws:
             protocols.append(GRAPHQL_WS_PROTOCOL)
         super().__init__(
-            build_schema(limits_of(settings), settings.is_production, settings.introspection),
+            build_schema(
+                limits_of(settings),
+                settings.is_production,
+                settings.introspection,
+                extra_extensions=tracing_extensions(settings.otel_endpoint, db.engine),
+            ),
             graphql_ide="graphiql" if settings.graphiql else None,
             subscription_protocols=protocols,
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
@@ -106,12 +115,14 @@ class GraphQLApp(GraphQL[Context, None]):
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope.setdefault("state", {})["request_id"] = rid = request_id(scope)
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+        if scope["type"] == "websocket":
+            WEBSOCKETS.inc()
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                WEBSOCKETS.dec()
             return
         response = await self._answer(Request(scope, limited(receive, self.max_body_bytes)))
-        response.headers["x-request-id"] = rid
         await response(scope, receive, send)
 
     async def _answer(self, request: Request) -> Response:
@@ -168,6 +179,18 @@ class GraphQLApp(GraphQL[Context, None]):
         return value
 
 
+class AppObserver(Observer):
+    def __init__(self, hub: EventHub) -> None:
+        self.hub = hub
+
+    def committed(self) -> None:
+        # Wakes this process's subscribers at once; other processes hear PostgreSQL's NOTIFY.
+        self.hub.poke()
+
+    def transitioned(self, source: MainStatus, target: MainStatus) -> None:
+        TRANSITIONS.labels(source.value, target.value).inc()
+
+
 def _packaged(name: str) -> str:
     return resources.files("order_graph").joinpath(name).read_text()
 
@@ -177,7 +200,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     db = Database(settings.database_url, settings.db_pool_size)
     hub = EventHub(db)
     auth = Authenticator(db, settings.auth == "required", settings.auth_cache_seconds)
-    service = OrderService(db, on_commit=hub.poke)
+    service = OrderService(db, observer=AppObserver(hub))
     graphql = GraphQLApp(settings, db, service, hub, auth)
     listener = None if db.is_sqlite else PostgresListener(settings.database_url, hub.poke)
     fragments = _packaged("fragments.graphql")
@@ -201,9 +224,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def readyz(request: Request) -> Response:
         try:
-            at_head = await migrate.is_at_head(db)
-        except Exception:
-            log.warning("readiness check: database unreachable", exc_info=True)
+            at_head = await asyncio.wait_for(migrate.is_at_head(db), 5)
+        except Exception as exc:
+            log.warning("readiness check: database unreachable (%s)", exc)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         if not at_head:
             return JSONResponse({"status": "unavailable", "database": "migrations behind"}, 503)
@@ -215,14 +238,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
         return endpoint
 
+    async def metrics(request: Request) -> Response:
+        POOL_IN_USE.set(db.connections_in_use())
+        EVENT_LAG.set(hub.lag())
+        return await metrics_endpoint(request)
+
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/metrics", metrics),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/fragments.graphql", text(fragments)),
         Route("/schema.graphql", text(printed)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLog)])
     app.state.db = db
     return app

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 from order_graph import client_admin
 from order_graph.config import Settings
 from order_graph.events import log
+from order_graph.server import serve
 from order_graph.service import utc_now
 from order_graph.storage import idempotency, migrate
 from order_graph.storage.database import Database
@@ -20,9 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="order-graph", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve the GraphQL API")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve_command = commands.add_parser("serve", help="serve the GraphQL API")
+    serve_command.add_argument("--host")
+    serve_command.add_argument("--port", type=int)
+    serve_command.add_argument("--workers", type=int, default=1, help="worker processes")
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
 
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
-        return _serve(settings, args.host, args.port)
+        return _serve(settings, args.host, args.port, args.workers)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is at the newest revision")
@@ -102,9 +106,7 @@ async def _at_head(settings: Settings) -> bool:
         await db.dispose()
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> int:
-    import uvicorn
-
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> int:
     if settings.is_sqlite:
         asyncio.run(_migrate(settings))
     elif not asyncio.run(_at_head(settings)):
@@ -113,12 +115,10 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
             file=sys.stderr,
         )
         return 2
-    uvicorn.run(
-        "order_graph.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-    )
+    if workers > 1:
+        # Each worker writes its metrics here and /metrics adds them up.
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="order-graph-"))
+    serve(settings, host or settings.host, port or settings.port, workers)
     return 0
 
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_tokens: int = 5_000
     max_cost: int = 50_000
     max_body_bytes: int = 1_000_000
+    shutdown_grace: float = 20.0
+    otel_endpoint: str | None = None
 
     @property
     def is_sqlite(self) -> bool:

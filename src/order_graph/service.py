@@ -45,14 +45,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Observer:
+    """Told what committed, after the commit: wakes event subscribers, counts transitions."""
+
+    def committed(self) -> None:
+        pass
+
+    def transitioned(self, source: MainStatus, target: MainStatus) -> None:
+        pass
+
+
 class OrderService:
     def __init__(
-        self, db: Database, clock: Clock = utc_now, on_commit: Callable[[], None] | None = None
+        self, db: Database, clock: Clock = utc_now, observer: Observer | None = None
     ) -> None:
         self.db = db
         self.clock = clock
-        # Wakes in-process event subscribers; PostgreSQL instances are told by NOTIFY instead.
-        self.on_commit = on_commit
+        self.observer = observer or Observer()
 
     async def create_order(
         self, principal: Principal, command: CreateOrder, idempotency_key: str | None
@@ -117,8 +126,10 @@ class OrderService:
         _check_reason(reason)
         request_hash = idempotency.fingerprint([order_id, to, sub_status, reason, expected_version])
         actor = principal.name
+        moved_from: list[MainStatus] = []
 
         async def attempt(conn: AsyncConnection) -> OrderRecord:
+            moved_from.clear()
             order = await _locked(conn, principal, order_id)
             # Looked up under the order's row lock, so a retry racing its first attempt waits
             # for it and then sees its key.
@@ -132,6 +143,7 @@ class OrderService:
             lifecycle.check_version(order, expected_version)
             known = await sub_statuses.codes_for(conn, to) if sub_status is not None else set()
             change = lifecycle.transition(order, to, sub_status, known)
+            moved_from.append(order.main_status)
             updated = await self._apply(conn, actor, order, change, reason)
             if idempotency_key is not None:
                 now = updated.updated_at
@@ -148,7 +160,10 @@ class OrderService:
             await self._record(conn, change.event_type, order, updated, actor)
             return updated
 
-        return await self._write(attempt)
+        result = await self._write(attempt)
+        for source in moved_from:
+            self.observer.transitioned(source, to)
+        return result
 
     async def set_sub_status(
         self,
@@ -295,8 +310,7 @@ class OrderService:
                 if round_ == _ATTEMPTS - 1:
                     raise
                 continue
-            if self.on_commit is not None:
-                self.on_commit()
+            self.observer.committed()
             return result
         raise AssertionError("unreachable")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 READY_LINE = "Uvicorn running"
@@ -35,8 +36,8 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
 
-@contextmanager
-def running_server(database_url: str, **env: str) -> Iterator[Server]:
+def start_server(database_url: str, **env: str) -> Server:
+    """Starts `order-graph serve` and returns once uvicorn listens (it blocks until then)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -62,8 +63,29 @@ def running_server(database_url: str, **env: str) -> Iterator[Server]:
         raise AssertionError("server did not start:\n" + "".join(server.log))
     drain = threading.Thread(target=lambda: server.log.extend(process.stderr or ()), daemon=True)
     drain.start()
+    return server
+
+
+def stop_server(server: Server) -> int:
+    if server.process.poll() is None:
+        server.process.terminate()
+    return server.process.wait(timeout=30)
+
+
+@contextmanager
+def running_server(database_url: str, **env: str) -> Iterator[Server]:
+    server = start_server(database_url, **env)
     try:
         yield server
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_server(server)
+
+
+@asynccontextmanager
+async def server_in_background(database_url: str, **env: str) -> AsyncIterator[Server]:
+    """For tests whose event loop must keep running while the server starts (a proxy, say)."""
+    server = await asyncio.to_thread(start_server, database_url, **env)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(stop_server, server)

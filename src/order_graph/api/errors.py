@@ -7,6 +7,7 @@ from graphql import GraphQLError
 
 from order_graph.api.enums import MainStatus, OrderErrorCode
 from order_graph.domain import errors
+from order_graph.ops.metrics import ERRORS
 
 
 @strawberry.type(name="OrderError")
@@ -35,6 +36,8 @@ class OrderErrorType:
 
 
 def payload_errors(rejected: errors.Rejected) -> list[OrderErrorType]:
+    for error in rejected.errors:
+        ERRORS.labels(error.code.value).inc()
     return [OrderErrorType.of(error) for error in rejected.errors]
 
 

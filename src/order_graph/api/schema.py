@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -21,6 +23,7 @@ from strawberry.types import ExecutionContext
 
 from order_graph.api.limits import HideSuggestions, Limits, QueryCost, RefuseNul
 from order_graph.api.mutations import Mutation
+from order_graph.api.observability import ObserveOperations
 from order_graph.api.queries import Query
 from order_graph.api.subscriptions import Subscription
 from order_graph.api.types import Order
@@ -40,15 +43,31 @@ def request_id_of(execution_context: ExecutionContext) -> str | None:
     return getattr(execution_context.context, "request_id", None)
 
 
+def is_unavailable(error: GraphQLError) -> bool:
+    """The database could not be reached or dropped the connection: worth retrying."""
+    original = error.original_error
+    if isinstance(original, DBAPIError):
+        return original.connection_invalidated or isinstance(
+            original, OperationalError | InterfaceError
+        )
+    return isinstance(original, OSError | TimeoutError | PoolTimeout)
+
+
 class MaskUnexpected(MaskErrors):
-    """`Unexpected error.` with the request id; the traceback goes to the log under that id."""
+    """`Unexpected error.` with the request id, the traceback in the log under that id; or, when
+    the database is away, a retryable `UNAVAILABLE`."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL", "requestId": request_id_of(self.execution_context)}
+        request_id = request_id_of(self.execution_context)
+        if is_unavailable(error):
+            masked.message = "The database is unavailable; retry shortly."
+            masked.extensions = {"code": "UNAVAILABLE", "requestId": request_id}
+        else:
+            masked.extensions = {"code": "INTERNAL", "requestId": request_id}
         return masked
 
 
@@ -58,7 +77,11 @@ class OrderSchema(strawberry.Schema):
     ) -> None:
         request_id = request_id_of(execution_context) if execution_context else None
         for error in errors:
-            if is_unexpected(error):
+            if is_unexpected(error) and is_unavailable(error):
+                logger.warning(
+                    "database unavailable in request %s: %s", request_id, error.original_error
+                )
+            elif is_unexpected(error):
                 logger.error(
                     "unexpected error in request %s at %s",
                     request_id,
@@ -68,12 +91,17 @@ class OrderSchema(strawberry.Schema):
 
 
 def build_schema(
-    limits: Limits | None = None, production: bool = False, introspection: bool = True
+    limits: Limits | None = None,
+    production: bool = False,
+    introspection: bool = True,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> strawberry.Schema:
     limits = limits or Limits()
     # Factories: strawberry builds fresh extensions per request; the caches behind ParserCache
     # and ValidationCache live at module level, shared by every request.
     extensions: list[Callable[[], SchemaExtension]] = [
+        *extra_extensions,  # tracing: its operation span covers parsing, validation and limits
+        ObserveOperations,  # first, so it times everything and sees errors as callers do
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=1024),
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),

@@ -13,6 +13,7 @@ from order_graph.api.events import OrderEvent, event_query, position_of, resumab
 from order_graph.api.inputs import OrderEventFilter
 from order_graph.api.loaders import Loaders
 from order_graph.domain.model import EventRecord
+from order_graph.ops.metrics import SUBSCRIPTIONS
 
 
 def _fields(selections: Iterable[Selection]) -> dict[str, SelectedField]:
@@ -65,11 +66,15 @@ class Subscription:
             start = hub.head
         order = _fields(info.selected_fields).get("orderEvents")
         order_field = _fields(order.selections).get("order") if order else None
-        async for batch in hub.follow(start, query):
-            # Fresh loaders per burst: a fat message shows the order as it is now, not as an
-            # earlier event of this long-lived connection saw it.
-            loaders = Loaders(ctx.db)
-            if order_field is not None:
-                await _prefetch(loaders, batch, order_field)
-            for event in batch:
-                yield OrderEvent.of(event, loaders)
+        SUBSCRIPTIONS.inc()
+        try:
+            async for batch in hub.follow(start, query):
+                # Fresh loaders per burst: a fat message shows the order as it is now, not as
+                # an earlier event of this long-lived connection saw it.
+                loaders = Loaders(ctx.db)
+                if order_field is not None:
+                    await _prefetch(loaders, batch, order_field)
+                for event in batch:
+                    yield OrderEvent.of(event, loaders)
+        finally:
+            SUBSCRIPTIONS.dec()

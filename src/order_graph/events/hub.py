@@ -31,6 +31,8 @@ class EventHub:
         self.poll_seconds = poll_seconds
         self._window: deque[EventRecord] = deque(maxlen=window)
         self._head = 0
+        # Where each subscriber of this process stands, for the lag metric.
+        self._cursors: dict[int, int] = {}
         self._advanced = asyncio.Condition()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -103,10 +105,25 @@ class EventHub:
         async with self._advanced:
             await self._advanced.wait_for(lambda: self._head > cursor)
 
+    def lag(self) -> int:
+        """How far the slowest subscriber of this process is behind the newest event."""
+        return self._head - min(self._cursors.values(), default=self._head)
+
     async def follow(self, after: int, query: log.EventQuery) -> AsyncIterator[list[EventRecord]]:
         """Every matching event after `after`, in log order, in batches, forever."""
+        key = object()
+        try:
+            async for batch in self._follow_from(key, after, query):
+                yield batch
+        finally:
+            self._cursors.pop(id(key), None)
+
+    async def _follow_from(
+        self, key: object, after: int, query: log.EventQuery
+    ) -> AsyncIterator[list[EventRecord]]:
         cursor = after
         while True:
+            self._cursors[id(key)] = cursor
             batch = self._buffered_after(cursor)
             if batch is None:
                 batch, cursor = await self._read_table(cursor, query)

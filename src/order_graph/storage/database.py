@@ -17,7 +17,14 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {}
         if not self.is_sqlite:
-            options = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            # Fail fast while PostgreSQL is away rather than hang: callers get a retryable error.
+            options = {
+                "pool_size": pool_size,
+                "max_overflow": pool_size,
+                "pool_pre_ping": True,
+                "pool_timeout": 5,
+                "connect_args": {"timeout": 5, "command_timeout": 30},
+            }
         self.engine: AsyncEngine = create_async_engine(url, **options)
         # SQLite allows one writer at a time; queueing writers here, rather than letting them
         # race for the file lock, turns "database is locked" into a short wait.
@@ -40,9 +47,9 @@ class Database:
         async with self.engine.connect() as connection:
             yield connection
 
-    @property
-    def locks_rows(self) -> bool:
-        return not self.is_sqlite
+    def connections_in_use(self) -> int:
+        pool = self.engine.sync_engine.pool
+        return int(getattr(pool, "checkedout", lambda: 0)())
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Operating the service: optional integrations for the people who run it."""

@@ -1,0 +1,80 @@
+"""Prometheus metrics. With several worker processes (`serve --workers N`) every process writes
+to PROMETHEUS_MULTIPROC_DIR and `/metrics` adds them up (prometheus-client multiprocess mode)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+REQUESTS = Counter(
+    "order_graph_graphql_requests_total",
+    "GraphQL operations served, by operation name, type and outcome.",
+    ["operation", "type", "outcome"],
+)
+LATENCY = Histogram(
+    "order_graph_graphql_request_seconds",
+    "Time to serve a GraphQL operation.",
+    ["operation", "type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ERRORS = Counter("order_graph_errors_total", "Errors returned to callers, by code.", ["code"])
+TRANSITIONS = Counter(
+    "order_graph_status_transitions_total",
+    "Main-status transitions committed.",
+    ["from_status", "to_status"],
+)
+WEBSOCKETS = Gauge(
+    "order_graph_websocket_connections", "Open websocket connections.", multiprocess_mode="livesum"
+)
+SUBSCRIPTIONS = Gauge(
+    "order_graph_subscriptions", "Active event subscriptions.", multiprocess_mode="livesum"
+)
+EVENT_LAG = Gauge(
+    "order_graph_event_lag",
+    "Newest event position minus the oldest position a subscriber is still to receive.",
+    multiprocess_mode="livemax",
+)
+POOL_IN_USE = Gauge(
+    "order_graph_db_pool_in_use",
+    "Database connections checked out of the pool.",
+    multiprocess_mode="livesum",
+)
+
+_MAX_OPERATION_NAMES = 200
+_operation_names: set[str] = set()
+
+
+def operation_label(name: str | None) -> str:
+    """Operation names come from callers: bound their number so no client can flood the series."""
+    if not name:
+        return "anonymous"
+    name = name[:64]
+    if name in _operation_names:
+        return name
+    if len(_operation_names) >= _MAX_OPERATION_NAMES:
+        return "other"
+    _operation_names.add(name)
+    return name
+
+
+def exposition() -> bytes:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

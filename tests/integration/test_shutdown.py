@@ -1,0 +1,59 @@
+"""SIGTERM: stop accepting, finish what is in flight, close subscriptions with 1012, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from websockets.exceptions import ConnectionClosed
+
+from tests.api.conftest import CREATE, order_input
+from tests.support.servers import server_in_background, stop_server
+from tests.support.tcp_proxy import Proxy, proxy_to
+from tests.support.ws import subscribe
+
+EVENTS = """subscription($filter: OrderEventFilter) {
+  orderEvents(filter: $filter, fromStart: true) { cursor type }
+}"""
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[Proxy]:
+    async with proxy_to("127.0.0.1", 5432) as proxy:
+        yield proxy
+
+
+async def test_sigterm_drains_requests_closes_subscriptions_and_exits_cleanly(
+    postgres_url: str, proxy: Proxy, store_id: str
+) -> None:
+    via_proxy = make_url(postgres_url).set(port=proxy.port).render_as_string(False)
+    async with (
+        server_in_background(via_proxy) as server,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        create = {"query": CREATE, "variables": {"input": order_input(store_id)}}
+        assert (await http.post(server.http_url, json=create)).status_code == 200
+        variables = {"filter": {"storeIds": [store_id]}}
+        async with subscribe(server.ws_url, EVENTS, variables) as subscription:
+            await subscription.take(1)  # live
+
+            proxy.hold()  # the next request stalls inside the server, waiting on PostgreSQL
+            in_flight = asyncio.create_task(http.post(server.http_url, json=create))
+            await asyncio.wait_for(proxy.held.wait(), 10)
+            server.process.send_signal(signal.SIGTERM)
+
+            with pytest.raises(ConnectionClosed) as closed:
+                await subscription.next(within=10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1012
+
+            proxy.release()
+            response = await in_flight
+            assert response.status_code == 200
+            assert response.json()["data"]["createOrder"]["order"]["version"] == 1
+
+        assert await asyncio.to_thread(stop_server, server) == 0
