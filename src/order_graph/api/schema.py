@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -97,6 +98,12 @@ def build_schema(
     extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> strawberry.Schema:
     limits = limits or Limits()
+    # The limiters' rule classes are made once: ValidationCache keys on them, so rules made
+    # afresh per request would make every validation a miss.
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    ]
     # Factories: strawberry builds fresh extensions per request; the caches behind ParserCache
     # and ValidationCache live at module level, shared by every request.
     extensions: list[Callable[[], SchemaExtension]] = [
@@ -104,8 +111,7 @@ def build_schema(
         ObserveOperations,  # first, so it times everything and sees errors as callers do
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=1024),
         lambda: QueryCost(limits.max_cost),
         RefuseNul,

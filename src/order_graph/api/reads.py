@@ -1,0 +1,97 @@
+"""The order reads behind the query resolvers, shared with the compiled fast path.
+
+Each checks the caller's scope and store binding and the arguments, raising the GraphQL error a
+caller should see; another store's order reads as missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from order_graph.api import ids
+from order_graph.api.auth import require
+from order_graph.api.context import Context
+from order_graph.api.errors import bad_input
+from order_graph.api.inputs import OrderFilter
+from order_graph.domain.access import Principal, Scope
+from order_graph.domain.model import OrderRecord
+from order_graph.storage import orders as store
+
+MAX_PAGE = 100
+MAX_IDS = 100
+DEFAULT_PAGE = 20
+
+
+def order_number(value: str) -> int:
+    try:
+        return ids.decode_as("Order", value)
+    except ids.BadId:
+        raise bad_input(f"Not an order id: {value!r}.") from None
+
+
+def _visible(ctx: Context, record: OrderRecord | None) -> OrderRecord | None:
+    if record is None or not ctx.principal.sees_store(record.store_id):
+        return None
+    return record
+
+
+def _order_query(filter: OrderFilter | None, principal: Principal) -> store.OrderQuery:
+    if filter is None:
+        return store.OrderQuery(store_ids=principal.visible_stores(None))
+    wanted = None if filter.store_ids is None else [str(s) for s in filter.store_ids]
+    return store.OrderQuery(
+        store_ids=principal.visible_stores(wanted),
+        main_statuses=filter.main_statuses,
+        sub_statuses=filter.sub_statuses,
+        channels=filter.channels,
+        customer_id=None if filter.customer_id is None else str(filter.customer_id),
+        created_after=filter.created_after,
+        created_before=filter.created_before,
+    )
+
+
+async def order_by_number(ctx: Context, number: int) -> OrderRecord | None:
+    require(ctx.principal, Scope.ORDERS_READ)
+    return _visible(ctx, await ctx.loaders.orders.load(number))
+
+
+async def order_by_external_ref(
+    ctx: Context, platform: str, external_order_id: str
+) -> OrderRecord | None:
+    require(ctx.principal, Scope.ORDERS_READ)
+    async with ctx.db.read() as conn:
+        record = await store.find_by_external_ref(conn, platform, external_order_id)
+    return _visible(ctx, record)
+
+
+async def orders_by_ids(ctx: Context, values: Sequence[str]) -> list[OrderRecord | None]:
+    require(ctx.principal, Scope.ORDERS_READ)
+    if len(values) > MAX_IDS:
+        raise bad_input(f"At most {MAX_IDS} ids.")
+    numbers = [order_number(value) for value in values]
+    return [_visible(ctx, record) for record in await ctx.loaders.orders.load_many(numbers)]
+
+
+def page_cursor(record: OrderRecord) -> str:
+    return ids.encode("OrderCursor", record.id)
+
+
+async def order_page(
+    ctx: Context, filter: OrderFilter | None, first: int | None, after: str | None
+) -> tuple[list[OrderRecord], bool]:
+    """Newest first: the page, and whether there is another after it."""
+    require(ctx.principal, Scope.ORDERS_READ)
+    first = DEFAULT_PAGE if first is None else first
+    if not 1 <= first <= MAX_PAGE:
+        raise bad_input(f"first must be from 1 to {MAX_PAGE}.")
+    before_id = None
+    if after is not None:
+        try:
+            before_id = ids.decode_as("OrderCursor", after)
+        except ids.BadId:
+            raise bad_input("Not a cursor from this list.") from None
+    async with ctx.db.read() as conn:
+        query = _order_query(filter, ctx.principal)
+        records = await store.list_orders(conn, query, first + 1, before_id)
+    ctx.loaders.prime(records[:first])
+    return records[:first], len(records) > first
