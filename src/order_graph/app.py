@@ -102,6 +102,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 settings.is_production,
                 settings.introspection,
                 extra_extensions=tracing_extensions(settings.otel_endpoint, db.engine),
+                compiled=settings.compiled_queries,
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
             subscription_protocols=protocols,

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     shutdown_grace: float = 20.0
     otel_endpoint: str | None = None
+    compiled_queries: bool = True
 
     @property
     def is_sqlite(self) -> bool:

@@ -75,6 +75,15 @@ def schema(db: Database, exporter: InMemorySpanExporter) -> Iterator[strawberry.
     exporter.clear()
 
 
+@pytest.fixture
+def executor_schema(db: Database, exporter: InMemorySpanExporter) -> Iterator[strawberry.Schema]:
+    """Without the compiled fast path: every field goes through its resolver."""
+    extensions = tracing_extensions(ENDPOINT, db.engine)
+    exporter.clear()
+    yield build_schema(extra_extensions=extensions, compiled=False)
+    exporter.clear()
+
+
 def context(db: Database) -> Context:
     return Context(
         request=None,  # type: ignore[arg-type]
@@ -151,7 +160,7 @@ async def test_an_operation_is_one_trace_with_its_sql_statements(
     assert params == []
 
 
-async def test_each_operation_has_its_own_trace_and_keeps_scalar_arguments(
+async def test_each_operation_has_its_own_trace(
     schema: strawberry.Schema, db: Database, exporter: InMemorySpanExporter
 ) -> None:
     order_id = (await run(schema, db, CREATE, input=order_input()))["createOrder"]["order"]["id"]
@@ -166,7 +175,15 @@ async def test_each_operation_has_its_own_trace_and_keeps_scalar_arguments(
     assert all(descends_from(s, operation, spans) for s in selects)
     assert {s.context.trace_id for s in spans} == {operation.context.trace_id}
 
-    [resolver] = [s for s in spans if s.name == "GraphQL Resolving: order"]
+
+async def test_the_executor_traces_resolvers_with_their_scalar_arguments(
+    executor_schema: strawberry.Schema, db: Database, exporter: InMemorySpanExporter
+) -> None:
+    created = await run(executor_schema, db, CREATE, input=order_input())
+    order_id = created["createOrder"]["order"]["id"]
+    exporter.clear()
+    await run(executor_schema, db, GET, id=order_id)
+    [resolver] = [s for s in exporter.get_finished_spans() if s.name == "GraphQL Resolving: order"]
     assert (resolver.attributes or {})["graphql.param.id"] == order_id
 
 

@@ -22,6 +22,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from order_graph.api.compiled import CompiledQueries
 from order_graph.api.limits import HideSuggestions, Limits, QueryCost, RefuseNul
 from order_graph.api.mutations import Mutation
 from order_graph.api.observability import ObserveOperations
@@ -96,6 +97,7 @@ def build_schema(
     production: bool = False,
     introspection: bool = True,
     extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    compiled: bool = True,
 ) -> strawberry.Schema:
     limits = limits or Limits()
     # The limiters' rule classes are made once: ValidationCache keys on them, so rules made
@@ -117,6 +119,8 @@ def build_schema(
         RefuseNul,
         MaskUnexpected,
     ]
+    if compiled:  # last: every limit and check above applies to compiled queries too
+        extensions.append(CompiledQueries)
     if not introspection:
         extensions.append(DisableIntrospection)
     if production:

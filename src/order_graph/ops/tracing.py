@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -137,6 +138,9 @@ def scalar_arguments(args: dict[str, Any], info: GraphQLResolveInfo[Any]) -> dic
 def _extension(provider: TracerProvider) -> type[SchemaExtension]:
     if _State.extension is not None:
         return _State.extension
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+    from strawberry.extensions.base_extension import LifecycleStep
     from strawberry.extensions.tracing import OpenTelemetryExtension
     from strawberry.types import ExecutionContext
 
@@ -149,6 +153,17 @@ def _extension(provider: TracerProvider) -> type[SchemaExtension]:
                 arg_filter=scalar_arguments,
                 tracer_provider=provider,
             )
+
+        def on_execute(self) -> Generator[None, None, None]:
+            # The operation span is current while it executes, so work done outside any
+            # resolver (the compiled fast path's reads) is traced beneath it too.
+            token = otel_context.attach(
+                trace.set_span_in_context(self._span_holder[LifecycleStep.OPERATION])
+            )
+            try:
+                yield
+            finally:
+                otel_context.detach(token)
 
     _State.extension = OrderGraphTracing
     return OrderGraphTracing
