@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from order_graph.domain.money import MoneyError, exponent, from_minor, to_minor
+from order_graph.domain.money import MoneyError, exponent, format_minor, from_minor, to_minor
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,9 @@ def test_inexact_or_out_of_range_amounts_are_refused(
 )
 def test_minor_units_print_with_the_currency_decimals(minor: int, currency: str, text: str) -> None:
     assert str(from_minor(minor, currency)) == text
+
+
+@pytest.mark.parametrize("currency", ["CNY", "JPY", "KWD", "CLF"])
+@pytest.mark.parametrize("minor", [0, 1, 5, 9, 10, 99, 100, 101, 1250, 10**15, 123456789, -5])
+def test_fast_formatting_matches_the_decimal(minor: int, currency: str) -> None:
+    assert format_minor(minor, currency) == str(from_minor(minor, currency))

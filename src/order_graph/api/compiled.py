@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLObjectType,
     InlineFragmentNode,
     OperationDefinitionNode,
@@ -43,14 +44,14 @@ from order_graph.domain.model import (
     OrderRecord,
     StatusChangeRecord,
 )
-from order_graph.domain.money import from_minor
-from order_graph.domain.status import allowed_transitions
+from order_graph.domain.money import format_minor
+from order_graph.domain.status import MainStatus, allowed_transitions
 from order_graph.storage import orders as store
 
 logger = logging.getLogger(__name__)
 
 Fields = dict[str, list[FieldNode]]
-Build = Callable[[Any, "Children"], Any]
+Build = Callable[..., Any]
 
 
 class Unsupported(Exception):
@@ -111,217 +112,218 @@ def subfields(
     return into
 
 
-# --- Builders: a selection over one type becomes a function of a record ------------------
+# --- Code generation: a selection over one type becomes one Python function --------------
+#
+# Each function builds its response dict in a single expression, so a field costs a dict slot,
+# not a resolver call. Only GraphQL names (checked by validation) and fixed expressions below
+# reach the generated source; response keys are embedded with repr().
+
+# Per type: field name -> expression over the record variable (see VARIABLES).
+SCALARS: dict[str, dict[str, str]] = {
+    "Order": {
+        "id": "enc('Order', o.id)",
+        "orderNo": "o.order_no",
+        "version": "o.version",
+        "storeId": "o.store_id",
+        "channel": "o.channel.value",
+        "customerId": "o.customer_id",
+        "fulfillmentType": "o.fulfillment_type.value",
+        "mainStatus": "o.main_status.value",
+        "subStatus": "o.sub_status",
+        "allowedTransitions": "allowed(o.main_status)",
+        "currency": "o.currency",
+        "remark": "o.remark",
+        "attributes": "o.attributes",
+        "createdAt": "o.created_at.isoformat()",
+        "updatedAt": "o.updated_at.isoformat()",
+    },
+    "OrderItem": {
+        "id": "enc('OrderItem', i.id)",
+        "skuId": "i.sku_id",
+        "name": "i.name",
+        "quantity": "i.quantity",
+        "attributes": "i.attributes",
+    },
+    "OrderDiscount": {
+        "id": "enc('OrderDiscount', d.id)",
+        "kind": "d.kind.value",
+        "code": "d.code",
+        "description": "d.description",
+        "itemId": "(None if d.item_id is None else enc('OrderItem', d.item_id))",
+        "fundedBy": "d.funded_by",
+    },
+    "StatusChange": {
+        "fromMainStatus": "(None if h.from_main_status is None else h.from_main_status.value)",
+        "toMainStatus": "h.to_main_status.value",
+        "fromSubStatus": "h.from_sub_status",
+        "toSubStatus": "h.to_sub_status",
+        "reason": "h.reason",
+        "actor": "h.actor",
+        "occurredAt": "h.occurred_at.isoformat()",
+        "version": "h.version",
+    },
+    "ExternalRef": {"platform": "o.external_platform", "orderId": "o.external_order_id"},
+    "OrderEdge": {"cursor": "cursor(r)"},
+    "PageInfo": {
+        "hasNextPage": "p[1]",
+        "endCursor": "(cursor(p[0][-1]) if p[0] else None)",
+    },
+}
+# Money fields: field name -> (minor units, currency) expressions.
+MONEY: dict[str, dict[str, tuple[str, str]]] = {
+    "Order": {
+        name: (f"o.{column}", "o.currency")
+        for name, column in (
+            ("itemsTotal", "items_total"),
+            ("discountTotal", "discount_total"),
+            ("deliveryFee", "delivery_fee"),
+            ("packagingFee", "packaging_fee"),
+            ("payableTotal", "payable_total"),
+        )
+    },
+    "OrderItem": {"unitPrice": ("i.unit_price", "cur"), "lineTotal": ("i.line_total", "cur")},
+    "OrderDiscount": {"amount": ("d.amount", "cur")},
+}
+# Function signatures per type: the record variable, and the currency where lines need it.
+SIGNATURES = {
+    "Order": "o, c",
+    "OrderItem": "i, cur, c",
+    "OrderDiscount": "d, cur, c",
+    "StatusChange": "h, c",
+    "OrderEdge": "r, c",
+    "OrderConnection": "p, c",
+}
 
 
-def _object(steps: list[tuple[str, Build]]) -> Build:
-    def build(value: Any, children: Children) -> dict[str, Any]:
-        return {key: step(value, children) for key, step in steps}
+class Emitter:
+    """Writes one function per selection set and compiles them together."""
 
-    return build
-
-
-def _steps(
-    fields: Fields,
-    type_name: str,
-    scalars: Mapping[str, Callable[[Any], Any]],
-    composites: Mapping[str, Callable[[list[FieldNode]], Build]],
-) -> list[tuple[str, Build]]:
-    steps: list[tuple[str, Build]] = []
-    for key, nodes in fields.items():
-        name = nodes[0].name.value
-        if name == "__typename":
-            steps.append((key, _constant(type_name)))
-        elif name in scalars:
-            steps.append((key, _scalar(scalars[name])))
-        elif name in composites:
-            steps.append((key, composites[name](nodes)))
-        else:
-            raise Unsupported(f"{type_name}.{name}")
-    return steps
-
-
-def _constant(value: str) -> Build:
-    return lambda _value, _children: value
-
-
-def _scalar(getter: Callable[[Any], Any]) -> Build:
-    return lambda value, _children: getter(value)
-
-
-def _iso(value: Any) -> str:
-    return str(value.isoformat())
-
-
-def _enum(value: Any) -> Any:
-    return None if value is None else value.value
-
-
-def _money(nodes: list[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]) -> Any:
-    """A builder over (minor units, currency) pairs."""
-    scalars: dict[str, Callable[[Any], Any]] = {
-        "amount": lambda pair: str(from_minor(pair[0], pair[1])),
-        "currency": lambda pair: pair[1],
-    }
-    return _object(_steps(subfields(nodes, fragments, "Money"), "Money", scalars, {}))
-
-
-class OrderCompiler:
     def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
         self.fragments = fragments
         self.needs: set[str] = set()
+        self.sources: list[str] = []
 
-    def order(self, nodes: list[FieldNode]) -> Build:
-        fragments = self.fragments
+    def function(self, type_name: str, nodes: list[FieldNode]) -> str:
+        name = f"build_{len(self.sources)}"
+        self.sources.append("")  # reserve the slot: nested functions are written first
+        index = len(self.sources) - 1
+        body = self._object(type_name, subfields(nodes, self.fragments, type_name))
+        self.sources[index] = f"def {name}({SIGNATURES[type_name]}):\n    return {body}\n"
+        return name
 
-        def money_of(attribute: str) -> Callable[[list[FieldNode]], Build]:
-            def make(money_nodes: list[FieldNode]) -> Build:
-                build = _money(money_nodes, fragments)
-                return lambda o, c: build((getattr(o, attribute), o.currency), c)
+    def _object(self, type_name: str, fields: Fields) -> str:
+        entries = [f"{key!r}: {self._field(type_name, nodes)}" for key, nodes in fields.items()]
+        return "{" + ", ".join(entries) + "}"
 
-            return make
+    def _field(self, type_name: str, nodes: list[FieldNode]) -> str:
+        name = nodes[0].name.value
+        if name == "__typename":
+            return repr(type_name)
+        if name in SCALARS.get(type_name, {}):
+            return SCALARS[type_name][name]
+        if name in MONEY.get(type_name, {}):
+            minor, currency = MONEY[type_name][name]
+            return self._money(nodes, minor, currency)
+        composite = (type_name, name)
+        if composite == ("Order", "externalRef"):
+            ref = self._object("ExternalRef", subfields(nodes, self.fragments, "ExternalRef"))
+            return (
+                f"(None if o.external_platform is None or o.external_order_id is None else {ref})"
+            )
+        if composite == ("Order", "items"):
+            self.needs.add("items")
+            item = self.function("OrderItem", nodes)
+            return f"[{item}(i, o.currency, c) for i in c.items.get(o.id, ())]"
+        if composite == ("Order", "discounts"):
+            self.needs.add("discounts")
+            discount = self.function("OrderDiscount", nodes)
+            return f"[{discount}(d, o.currency, c) for d in c.discounts.get(o.id, ())]"
+        if composite == ("Order", "statusHistory"):
+            # As the resolver does: an order replayed for a retry shows history to its version.
+            self.needs.add("history")
+            change = self.function("StatusChange", nodes)
+            return f"[{change}(h, c) for h in c.history.get(o.id, ()) if h.version <= o.version]"
+        if composite == ("OrderEdge", "node"):
+            return f"{self.function('Order', nodes)}(r, c)"
+        if composite == ("OrderConnection", "edges"):
+            return f"[{self.function('OrderEdge', nodes)}(r, c) for r in p[0]]"
+        if composite == ("OrderConnection", "pageInfo"):
+            return self._object("PageInfo", subfields(nodes, self.fragments, "PageInfo"))
+        raise Unsupported(f"{type_name}.{name}")
 
-        scalars: dict[str, Callable[[Any], Any]] = {
-            "id": lambda o: ids.encode("Order", o.id),
-            "orderNo": lambda o: o.order_no,
-            "version": lambda o: o.version,
-            "storeId": lambda o: o.store_id,
-            "channel": lambda o: o.channel.value,
-            "customerId": lambda o: o.customer_id,
-            "fulfillmentType": lambda o: o.fulfillment_type.value,
-            "mainStatus": lambda o: o.main_status.value,
-            "subStatus": lambda o: o.sub_status,
-            "allowedTransitions": lambda o: [s.value for s in allowed_transitions(o.main_status)],
-            "currency": lambda o: o.currency,
-            "remark": lambda o: o.remark,
-            "attributes": lambda o: o.attributes,
-            "createdAt": lambda o: _iso(o.created_at),
-            "updatedAt": lambda o: _iso(o.updated_at),
+    def _money(self, nodes: list[FieldNode], minor: str, currency: str) -> str:
+        expressions = {"amount": f"fmt({minor}, {currency})", "currency": currency}
+        entries = []
+        for key, money_nodes in subfields(nodes, self.fragments, "Money").items():
+            name = money_nodes[0].name.value
+            if name == "__typename":
+                entries.append(f"{key!r}: 'Money'")
+            elif name in expressions:
+                entries.append(f"{key!r}: {expressions[name]}")
+            else:
+                raise Unsupported(f"Money.{name}")
+        return "{" + ", ".join(entries) + "}"
+
+    def compile(self) -> dict[str, Build]:
+        namespace: dict[str, Any] = {
+            "enc": ids.encode,
+            "fmt": format_minor,
+            "allowed": _allowed,
+            "cursor": reads.page_cursor,
         }
-        composites: dict[str, Callable[[list[FieldNode]], Build]] = {
-            "itemsTotal": money_of("items_total"),
-            "discountTotal": money_of("discount_total"),
-            "deliveryFee": money_of("delivery_fee"),
-            "packagingFee": money_of("packaging_fee"),
-            "payableTotal": money_of("payable_total"),
-            "externalRef": self._external_ref,
-            "items": self._items,
-            "discounts": self._discounts,
-            "statusHistory": self._history,
-        }
-        return _object(_steps(subfields(nodes, fragments, "Order"), "Order", scalars, composites))
-
-    def _external_ref(self, nodes: list[FieldNode]) -> Build:
-        scalars = {
-            "platform": lambda o: o.external_platform,
-            "orderId": lambda o: o.external_order_id,
-        }
-        fields = subfields(nodes, self.fragments, "ExternalRef")
-        build = _object(_steps(fields, "ExternalRef", scalars, {}))
-
-        def external_ref(o: OrderRecord, c: Children) -> Any:
-            if o.external_platform is None or o.external_order_id is None:
-                return None
-            return build(o, c)
-
-        return external_ref
-
-    def _line_money(self, attribute: str) -> Callable[[list[FieldNode]], Build]:
-        """Money of a line (an item or a discount), built from (record, currency)."""
-
-        def make(nodes: list[FieldNode]) -> Build:
-            build = _money(nodes, self.fragments)
-
-            def line_money(pair: tuple[Any, str], c: Children) -> Any:
-                return build((getattr(pair[0], attribute), pair[1]), c)
-
-            return line_money
-
-        return make
-
-    def _items(self, nodes: list[FieldNode]) -> Build:
-        self.needs.add("items")
-        scalars: dict[str, Callable[[Any], Any]] = {
-            "id": lambda p: ids.encode("OrderItem", p[0].id),
-            "skuId": lambda p: p[0].sku_id,
-            "name": lambda p: p[0].name,
-            "quantity": lambda p: p[0].quantity,
-            "attributes": lambda p: p[0].attributes,
-        }
-        composites = {
-            "unitPrice": self._line_money("unit_price"),
-            "lineTotal": self._line_money("line_total"),
-        }
-        fields = subfields(nodes, self.fragments, "OrderItem")
-        build = _object(_steps(fields, "OrderItem", scalars, composites))
-        return lambda o, c: [build((item, o.currency), c) for item in c.items.get(o.id, ())]
-
-    def _discounts(self, nodes: list[FieldNode]) -> Build:
-        self.needs.add("discounts")
-        scalars: dict[str, Callable[[Any], Any]] = {
-            "id": lambda p: ids.encode("OrderDiscount", p[0].id),
-            "kind": lambda p: p[0].kind.value,
-            "code": lambda p: p[0].code,
-            "description": lambda p: p[0].description,
-            "itemId": lambda p: _item_id(p[0].item_id),
-            "fundedBy": lambda p: p[0].funded_by,
-        }
-        composites = {"amount": self._line_money("amount")}
-        fields = subfields(nodes, self.fragments, "OrderDiscount")
-        build = _object(_steps(fields, "OrderDiscount", scalars, composites))
-        return lambda o, c: [build((d, o.currency), c) for d in c.discounts.get(o.id, ())]
-
-    def _history(self, nodes: list[FieldNode]) -> Build:
-        self.needs.add("history")
-        scalars: dict[str, Callable[[Any], Any]] = {
-            "fromMainStatus": lambda h: _enum(h.from_main_status),
-            "toMainStatus": lambda h: h.to_main_status.value,
-            "fromSubStatus": lambda h: h.from_sub_status,
-            "toSubStatus": lambda h: h.to_sub_status,
-            "reason": lambda h: h.reason,
-            "actor": lambda h: h.actor,
-            "occurredAt": lambda h: _iso(h.occurred_at),
-            "version": lambda h: h.version,
-        }
-        fields = subfields(nodes, self.fragments, "StatusChange")
-        build = _object(_steps(fields, "StatusChange", scalars, {}))
-        # As the resolver does: an order replayed for a retry shows history up to its version.
-        return lambda o, c: [build(h, c) for h in c.history.get(o.id, ()) if h.version <= o.version]
+        exec(compile("\n".join(self.sources), "<compiled query>", "exec"), namespace)
+        return {name: namespace[name] for name in namespace if name.startswith("build_")}
 
 
-def _item_id(number: int | None) -> str | None:
-    return None if number is None else ids.encode("OrderItem", number)
+def _allowed(status: MainStatus) -> list[str]:
+    return [target.value for target in allowed_transitions(status)]
 
 
-# --- Roots -------------------------------------------------------------------------------
+# --- Roots ------------------------------------------------------------------------------
 
-Fetch = Callable[[Context, dict[str, Any]], Any]
+Fetch = Callable[[Context, dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass
 class Root:
+    """One root field: how to fetch its records, and the generated function that shapes them."""
+
     key: str
     node: FieldNode
-    definition: Any
-    fetch: Callable[[Context, dict[str, Any]], Any]  # awaitable of records
-    shape: Callable[[Any, Children], Any]
-    orders_of: Callable[[Any], list[OrderRecord]]
+    definition: GraphQLField | None
+    fetch: Fetch | None  # None: __typename
+    kind: str  # "one", "many" or "page"
+    builder: str = ""
+    build: Build | None = None
 
+    def orders(self, got: Any) -> list[OrderRecord]:
+        if self.kind == "one":
+            return [got] if got is not None else []
+        if self.kind == "many":
+            return [record for record in got if record is not None]
+        return list(got[0])
 
-def _nullable(build: Build) -> Build:
-    return lambda record, c: None if record is None else build(record, c)
+    def shape(self, got: Any, children: Children) -> Any:
+        build = self.build
+        if build is None:
+            return "Query"
+        if self.kind == "one":
+            return None if got is None else build(got, children)
+        if self.kind == "many":
+            return [None if record is None else build(record, children) for record in got]
+        return build(got, children)
 
 
 class Plan:
-    def __init__(self, roots: list[Root], needs: set[str], schema_query: GraphQLObjectType) -> None:
+    def __init__(self, roots: list[Root], needs: set[str]) -> None:
         self.roots = roots
         self.needs = needs
-        self.schema_query = schema_query
 
     async def run(self, ctx: Context, variables: VariableValues) -> dict[str, Any] | None:
+        """The response data, or None when the standard executor should answer instead."""
         fetched: list[Any] = []
         for root in self.roots:
-            if root.fetch is _TYPENAME:
+            if root.fetch is None or root.definition is None:
                 fetched.append(None)
                 continue
             arguments = get_argument_values(root.definition, root.node, variables)
@@ -329,14 +331,9 @@ class Plan:
                 fetched.append(await root.fetch(ctx, arguments))
             except GraphQLError:
                 return None
-        orders = [
-            o for root, got in zip(self.roots, fetched, strict=True) for o in root.orders_of(got)
-        ]
-        children = await self._children(ctx, orders)
-        return {
-            root.key: root.shape(got, children)
-            for root, got in zip(self.roots, fetched, strict=True)
-        }
+        pairs = list(zip(self.roots, fetched, strict=True))
+        children = await self._children(ctx, [o for root, got in pairs for o in root.orders(got)])
+        return {root.key: root.shape(got, children) for root, got in pairs}
 
     async def _children(self, ctx: Context, orders: Sequence[OrderRecord]) -> Children:
         numbers = list(dict.fromkeys(order.id for order in orders))
@@ -353,81 +350,39 @@ class Plan:
         return children
 
 
-async def _TYPENAME(ctx: Context, arguments: dict[str, Any]) -> None:
-    return None
+async def _one(ctx: Context, a: dict[str, Any]) -> Any:
+    return await reads.order_by_number(ctx, reads.order_number(a["id"]))
 
 
-def _no_orders(_: Any) -> list[OrderRecord]:
-    return []
+async def _by_ref(ctx: Context, a: dict[str, Any]) -> Any:
+    return await reads.order_by_external_ref(ctx, a["platform"], a["orderId"])
 
 
-def _root(key: str, nodes: list[FieldNode], definition: Any, compiler: OrderCompiler) -> Root:
-    node = nodes[0]
-    name = node.name.value
-    fragments = compiler.fragments
+async def _many(ctx: Context, a: dict[str, Any]) -> Any:
+    return await reads.orders_by_ids(ctx, a["ids"])
+
+
+async def _page(ctx: Context, a: dict[str, Any]) -> Any:
+    return await reads.order_page(ctx, _filter(a.get("filter")), a.get("first"), a.get("after"))
+
+
+ROOTS: dict[str, tuple[Fetch, str, str]] = {
+    "order": (_one, "one", "Order"),
+    "orderByExternalRef": (_by_ref, "one", "Order"),
+    "ordersByIds": (_many, "many", "Order"),
+    "orders": (_page, "page", "OrderConnection"),
+}
+
+
+def _root(key: str, nodes: list[FieldNode], query_type: GraphQLObjectType, emit: Emitter) -> Root:
+    name = nodes[0].name.value
     if name == "__typename":
-        return Root(key, node, None, _TYPENAME, lambda _g, _c: "Query", _no_orders)
-    if len(nodes) > 1:
-        raise Unsupported("a root field selected twice under one key")
-    if name == "order":
-        build = _nullable(compiler.order(nodes))
-
-        async def one(ctx: Context, a: dict[str, Any]) -> Any:
-            return await reads.order_by_number(ctx, reads.order_number(a["id"]))
-
-        return Root(key, node, definition, one, build, lambda got: [got] if got else [])
-    if name == "orderByExternalRef":
-        build = _nullable(compiler.order(nodes))
-
-        async def by_ref(ctx: Context, a: dict[str, Any]) -> Any:
-            return await reads.order_by_external_ref(ctx, a["platform"], a["orderId"])
-
-        return Root(key, node, definition, by_ref, build, lambda got: [got] if got else [])
-    if name == "ordersByIds":
-        each = _nullable(compiler.order(nodes))
-
-        async def many(ctx: Context, a: dict[str, Any]) -> Any:
-            return await reads.orders_by_ids(ctx, a["ids"])
-
-        def shape_many(got: list[Any], c: Children) -> Any:
-            return [each(record, c) for record in got]
-
-        return Root(key, node, definition, many, shape_many, lambda got: [g for g in got if g])
-    if name == "orders":
-        return _connection(key, nodes, definition, compiler, fragments)
-    raise Unsupported(f"Query.{name}")
-
-
-def _connection(
-    key: str,
-    nodes: list[FieldNode],
-    definition: Any,
-    compiler: OrderCompiler,
-    fragments: Mapping[str, FragmentDefinitionNode],
-) -> Root:
-    edge_composites: dict[str, Callable[[list[FieldNode]], Build]] = {"node": compiler.order}
-
-    def edges(n: list[FieldNode]) -> Build:
-        fields = subfields(n, fragments, "OrderEdge")
-        scalars: dict[str, Callable[[Any], Any]] = {"cursor": reads.page_cursor}
-        build = _object(_steps(fields, "OrderEdge", scalars, edge_composites))
-        return lambda page, c: [build(record, c) for record in page[0]]
-
-    def page_info(n: list[FieldNode]) -> Build:
-        fields = subfields(n, fragments, "PageInfo")
-        scalars: dict[str, Callable[[Any], Any]] = {
-            "hasNextPage": lambda page: page[1],
-            "endCursor": lambda page: reads.page_cursor(page[0][-1]) if page[0] else None,
-        }
-        return _object(_steps(fields, "PageInfo", scalars, {}))
-
-    fields = subfields(nodes, fragments, "OrderConnection")
-    build = _object(_steps(fields, "OrderConnection", {}, {"edges": edges, "pageInfo": page_info}))
-
-    async def page(ctx: Context, a: dict[str, Any]) -> Any:
-        return await reads.order_page(ctx, _filter(a.get("filter")), a.get("first"), a.get("after"))
-
-    return Root(key, nodes[0], definition, page, build, lambda got: list(got[0]))
+        return Root(key, nodes[0], None, None, "typename")
+    if name not in ROOTS or len(nodes) > 1:
+        raise Unsupported(f"Query.{name}")
+    fetch, kind, type_name = ROOTS[name]
+    builder = emit.function(type_name, nodes)
+    return Root(key, nodes[0], query_type.fields[name], fetch, kind, builder)
 
 
 def _filter(value: dict[str, Any] | None) -> OrderFilter | None:
@@ -460,18 +415,18 @@ def compile_plan(
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    compiler = OrderCompiler(fragments)
+    emit = Emitter(fragments)
     try:
         if operation.directives:
             raise Unsupported("directives")
         fields = collect(operation.selection_set.selections, fragments, ("Query",), {}, set())
-        roots = [
-            _root(key, nodes, query_type.fields.get(nodes[0].name.value), compiler)
-            for key, nodes in fields.items()
-        ]
+        roots = [_root(key, nodes, query_type, emit) for key, nodes in fields.items()]
     except Unsupported:
         return None
-    return Plan(roots, compiler.needs, query_type), operation
+    functions = emit.compile()
+    for root in roots:
+        root.build = functions.get(root.builder)
+    return Plan(roots, emit.needs), operation
 
 
 class CompiledQueries(SchemaExtension):

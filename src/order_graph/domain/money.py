@@ -236,3 +236,14 @@ def to_minor(amount: Decimal, currency: str) -> int:
 def from_minor(minor: int, currency: str) -> Decimal:
     places = EXPONENTS.get(currency, 2)
     return Decimal(minor).scaleb(-places)
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """`str(from_minor(minor, currency))`, without building a Decimal (a hot path)."""
+    places = EXPONENTS.get(currency, 2)
+    if minor < 0:
+        return str(from_minor(minor, currency))
+    if places == 0:
+        return str(minor)
+    whole, fraction = divmod(minor, 10**places)
+    return f"{whole}.{fraction:0{places}d}"
