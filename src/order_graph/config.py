@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 5.0
     ws_init_timeout: float = 5.0
     ws_max_subscriptions: int = 20
+    ws_compression: bool = False
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5_000
