@@ -16,7 +16,6 @@ import json
 import os
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { order { id } } }"""
-SUBSCRIBE = """subscription { orderEvents(filter: {storeIds: ["memory"]}) { cursor type orderId } }"""
+SUBSCRIBE = 'subscription { orderEvents(filter: {storeIds: ["memory"]}) { cursor type orderId } }'
 ORDER = {
     "storeId": "memory",
     "channel": "APP",
@@ -90,8 +89,8 @@ async def measure(count: int) -> dict[str, float]:
     }
     log = Path(folder) / "server.log"
     with log.open("w") as sink:
-        server = subprocess.Popen(
-            [str(ROOT / ".venv/bin/order-graph"), "serve"], env=env, stdout=sink, stderr=sink
+        server = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv/bin/order-graph"), "serve", env=env, stdout=sink, stderr=sink
         )
     try:
         http = f"http://127.0.0.1:{port}/graphql"
@@ -122,7 +121,7 @@ async def measure(count: int) -> dict[str, float]:
         }
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        await asyncio.wait_for(server.wait(), 30)
 
 
 def main() -> int:
