@@ -1,33 +1,46 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint schema bench bench-quick clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@ $(RUN_STAMP)
 
-install: $(STAMP)
-
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/order-graph migrate
 	$(BIN)/order-graph seed-demo --if-empty --orders 200
 	ORDER_GRAPH_AUTH=off $(BIN)/order-graph serve
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest
 
-schema: $(STAMP)
+schema: $(RUN_STAMP)
 	$(BIN)/order-graph export-schema > schema.graphql
+
+bench: $(TEST_STAMP)
+	$(PY) bench/run.py
+	$(PY) bench/subscriptions.py --count 1000
+
+bench-quick: $(TEST_STAMP)
+	$(PY) bench/run.py --quick
+	$(PY) bench/subscriptions.py --count 200
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
