@@ -22,6 +22,8 @@ import pytest
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
+from tests.support.tcp_proxy import Proxy, proxy_to
+
 NATS_URL = os.environ.get("ORDER_GRAPH_TEST_NATS_URL", "nats://127.0.0.1:4222")
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 HAVE_NATS_SERVER = Path(NATS_SERVER).exists()
@@ -231,3 +233,10 @@ async def relay_processes(
     for relay in made:
         if relay._process is not None and relay._process.returncode is None:
             await relay.kill()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[Proxy]:
+    """A TCP proxy in front of the machine's PostgreSQL, for outages on demand."""
+    async with proxy_to("127.0.0.1", 5432) as proxy:
+        yield proxy

@@ -18,7 +18,7 @@ from order_graph.events.listener import asyncpg_dsn
 from tests.api.conftest import CREATE, order_input
 from tests.conftest import fresh_database
 from tests.support.servers import Server, server_in_background
-from tests.support.tcp_proxy import Proxy, proxy_to
+from tests.support.tcp_proxy import Proxy
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +84,6 @@ async def stored(postgres_url: str, order_ids: list[str]) -> int:
         return int(await conn.fetchval("SELECT count(*) FROM orders WHERE id = ANY($1)", numbers))
     finally:
         await conn.close()
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[Proxy]:
-    async with proxy_to("127.0.0.1", 5432) as proxy:
-        yield proxy
 
 
 async def test_an_outage_gives_retryable_errors_and_service_resumes_by_itself(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,18 +12,12 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.api.conftest import CREATE, order_input
 from tests.support.servers import server_in_background, stop_server
-from tests.support.tcp_proxy import Proxy, proxy_to
+from tests.support.tcp_proxy import Proxy
 from tests.support.ws import subscribe
 
 EVENTS = """subscription($filter: OrderEventFilter) {
   orderEvents(filter: $filter, fromStart: true) { cursor type }
 }"""
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[Proxy]:
-    async with proxy_to("127.0.0.1", 5432) as proxy:
-        yield proxy
 
 
 async def test_sigterm_drains_requests_closes_subscriptions_and_exits_cleanly(
