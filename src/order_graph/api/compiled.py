@@ -13,10 +13,11 @@ test runs generated selections through both paths and requires identical results
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -26,6 +27,7 @@ from graphql import (
     GraphQLError,
     GraphQLField,
     GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -429,47 +431,94 @@ def compile_plan(
     return Plan(roots, emit.needs), operation
 
 
+@dataclass(frozen=True)
+class Compiled:
+    plan: Plan
+    operation: OperationDefinitionNode
+    document: DocumentNode
+
+
+class PlanCache:
+    """Plans by (query text, operation name), for one schema. A document is entered only once
+    the executor has parsed and validated it, so a hit is a document that passed validation
+    and the schema's limits on it."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str | None], Compiled | None] = OrderedDict()
+
+    def get(self, query: str, operation_name: str | None) -> Compiled | None:
+        key = (query, operation_name)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def enter(
+        self,
+        query: str,
+        operation_name: str | None,
+        document: DocumentNode,
+        query_type: GraphQLObjectType,
+    ) -> Compiled | None:
+        key = (query, operation_name)
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        made = compile_plan(document, operation_name, query_type)
+        compiled = None if made is None else Compiled(made[0], made[1], document)
+        self._entries[key] = compiled
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return compiled
+
+
+_caches: weakref.WeakKeyDictionary[object, PlanCache] = weakref.WeakKeyDictionary()
+
+
+def plan_cache(schema: object) -> PlanCache:
+    cache = _caches.get(schema)
+    if cache is None:
+        cache = _caches[schema] = PlanCache()
+    return cache
+
+
+async def run_compiled(
+    compiled: Compiled, schema: GraphQLSchema, context: Context, raw_variables: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The response data, or None when the standard executor should answer."""
+    variables = get_variable_values(
+        schema, compiled.operation.variable_definitions or (), raw_variables
+    )
+    if isinstance(variables, list):  # invalid variables: the executor reports them
+        return None
+    try:
+        return await compiled.plan.run(context, variables)
+    except Exception:
+        # The executor runs the same reads inside resolvers, where a failure is masked and
+        # logged under the request id as usual.
+        logger.warning("the compiled plan failed; the executor answers", exc_info=True)
+        return None
+
+
 class CompiledQueries(SchemaExtension):
     """Answers compilable queries from a cached plan; leaves everything else to the executor."""
-
-    # Shared by every request: plans depend on the document only.
-    _plans: ClassVar[OrderedDict[tuple[str, str | None], Any]] = OrderedDict()
-    _MAX_PLANS = 1024
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.query is not None and not context.result:
-            data = await self._run(context, document)
-            if data is not None:
-                context.result = GraphQLExecutionResult(data=data, errors=None)
-        yield
-
-    async def _run(self, context: Any, document: DocumentNode) -> dict[str, Any] | None:
-        key = (context.query, context.operation_name)
-        plans = CompiledQueries._plans
-        if key in plans:
-            plans.move_to_end(key)
-            compiled = plans[key]
-        else:
             schema = context.schema._schema
-            compiled = compile_plan(document, context.operation_name, schema.query_type)
-            plans[key] = compiled
-            if len(plans) > self._MAX_PLANS:
-                plans.popitem(last=False)
-        if compiled is None:
-            return None
-        plan, operation = compiled
-        variables = get_variable_values(
-            context.schema._schema, operation.variable_definitions or (), context.variables or {}
-        )
-        if isinstance(variables, list):  # invalid variables: the executor reports them
-            return None
-        try:
-            data: dict[str, Any] | None = await plan.run(context.context, variables)
-        except Exception:
-            # The executor runs the same reads inside resolvers, where a failure is masked and
-            # logged under the request id as usual.
-            logger.warning("the compiled plan failed; the executor answers", exc_info=True)
-            return None
-        return data
+            assert schema.query_type is not None
+            cache = plan_cache(context.schema)
+            # Keyed by the operation name as the caller sent it (or not): the fast lane has
+            # only that to look it up by.
+            provided = context._provided_operation_name
+            compiled = cache.enter(context.query, provided, document, schema.query_type)
+            if compiled is not None:
+                data = await run_compiled(
+                    compiled, schema, context.context, context.variables or {}
+                )
+                if data is not None:
+                    context.result = GraphQLExecutionResult(data=data, errors=None)
+        yield

@@ -144,13 +144,13 @@ class HideSuggestions(SchemaExtension):
         ]
 
 
-def _has_nul(value: object) -> bool:
+def has_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+        return any(has_nul(key) or has_nul(item) for key, item in value.items())
     if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
+        return any(has_nul(item) for item in value)
     return False
 
 
@@ -160,7 +160,7 @@ class RefuseNul(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         query = context.query or ""
-        if "\x00" in query or "\\u0000" in query or _has_nul(context.variables):
+        if "\x00" in query or "\\u0000" in query or has_nul(context.variables):
             raise GraphQLError(
                 "Text must not contain the NUL character (U+0000).",
                 extensions={"code": "VALIDATION"},
