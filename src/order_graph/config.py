@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     env: str = "development"
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     graphiql: bool = True
     introspection: bool = True
     idempotency_ttl_hours: int = 48

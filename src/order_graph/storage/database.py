@@ -12,15 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 
 class Database:
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 20) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {}
         if not self.is_sqlite:
             # Fail fast while PostgreSQL is away rather than hang: callers get a retryable error.
             options = {
+                # A fixed pool: overflow connections would be opened and closed under load,
+                # each paying a connection handshake.
                 "pool_size": pool_size,
-                "max_overflow": pool_size,
+                "max_overflow": 0,
                 # No ping per checkout (a round trip on every request): a dead connection is
                 # found on use, which invalidates the pool; that request answers UNAVAILABLE.
                 "pool_timeout": 5,

@@ -8,9 +8,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, insert, select, update
+from sqlalchemy import Select, and_, bindparam, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
 from order_graph.domain.model import (
     Channel,
@@ -67,8 +68,39 @@ async def get_order(
     return order_from_row(row) if row else None
 
 
+# Statements built once: building and cache-keying a statement per call is measurable on the
+# hottest reads. `ids` expands to the list it is given.
+IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_ORDERS_BY_ID = select(orders).where(orders.c.id.in_(IDS))
+_ITEMS = (
+    select(order_items)
+    .where(order_items.c.order_id.in_(IDS))
+    .order_by(order_items.c.order_id, order_items.c.position)
+)
+_DISCOUNTS = (
+    select(order_discounts)
+    .where(order_discounts.c.order_id.in_(IDS))
+    .order_by(order_discounts.c.order_id, order_discounts.c.position)
+)
+_HISTORY = (
+    select(
+        status_changes.c.order_id,
+        status_changes.c.from_main_status,
+        status_changes.c.to_main_status,
+        status_changes.c.from_sub_status,
+        status_changes.c.to_sub_status,
+        status_changes.c.reason,
+        status_changes.c.actor,
+        status_changes.c.occurred_at,
+        status_changes.c.version,
+    )
+    .where(status_changes.c.order_id.in_(IDS))
+    .order_by(status_changes.c.order_id, status_changes.c.id)
+)
+
+
 async def get_orders(conn: AsyncConnection, order_ids: Iterable[int]) -> dict[int, OrderRecord]:
-    rows = await conn.execute(select(orders).where(orders.c.id.in_(list(order_ids))))
+    rows = await conn.execute(_ORDERS_BY_ID, {"ids": list(order_ids)})
     return {row.id: order_from_row(row) for row in rows}
 
 
@@ -225,13 +257,8 @@ async def insert_status_change(conn: AsyncConnection, change: StatusChangeRecord
 async def items_by_order(
     conn: AsyncConnection, order_ids: Sequence[int]
 ) -> dict[int, list[ItemRecord]]:
-    statement = (
-        select(order_items)
-        .where(order_items.c.order_id.in_(order_ids))
-        .order_by(order_items.c.order_id, order_items.c.position)
-    )
     grouped: dict[int, list[ItemRecord]] = defaultdict(list)
-    for row in await conn.execute(statement):
+    for row in await conn.execute(_ITEMS, {"ids": list(order_ids)}):
         grouped[row.order_id].append(ItemRecord(*row))
     return grouped
 
@@ -239,52 +266,21 @@ async def items_by_order(
 async def discounts_by_order(
     conn: AsyncConnection, order_ids: Sequence[int]
 ) -> dict[int, list[DiscountRecord]]:
-    statement = (
-        select(order_discounts)
-        .where(order_discounts.c.order_id.in_(order_ids))
-        .order_by(order_discounts.c.order_id, order_discounts.c.position)
-    )
     grouped: dict[int, list[DiscountRecord]] = defaultdict(list)
-    for (
-        id_,
-        order_id,
-        position,
-        kind,
-        code,
-        description,
-        amount,
-        item_id,
-        funded_by,
-    ) in await conn.execute(statement):
-        grouped[order_id].append(
-            DiscountRecord(
-                id_, order_id, position, _KINDS[kind], code, description, amount, item_id, funded_by
-            )
+    rows = await conn.execute(_DISCOUNTS, {"ids": list(order_ids)})
+    for id_, order_id, position, kind, code, description, amount, item_id, funded_by in rows:
+        discount = DiscountRecord(
+            id_, order_id, position, _KINDS[kind], code, description, amount, item_id, funded_by
         )
+        grouped[order_id].append(discount)
     return grouped
 
 
 async def history_by_order(
     conn: AsyncConnection, order_ids: Sequence[int]
 ) -> dict[int, list[StatusChangeRecord]]:
-    c = status_changes.c
-    statement = (
-        select(
-            c.order_id,
-            c.from_main_status,
-            c.to_main_status,
-            c.from_sub_status,
-            c.to_sub_status,
-            c.reason,
-            c.actor,
-            c.occurred_at,
-            c.version,
-        )
-        .where(c.order_id.in_(order_ids))
-        .order_by(c.order_id, c.id)
-    )
     grouped: dict[int, list[StatusChangeRecord]] = defaultdict(list)
-    rows = await conn.execute(statement)
+    rows = await conn.execute(_HISTORY, {"ids": list(order_ids)})
     for order_id, source, target, from_sub, to_sub, reason, actor, occurred_at, version in rows:
         change = StatusChangeRecord(
             order_id, _STATUSES[source], _MAIN[target], from_sub, to_sub, reason, actor,
