@@ -208,7 +208,7 @@ class RelayProcess:
 @pytest.fixture
 async def relay_processes(
     postgres_url: str, nats_url: str, stream_name: StreamName, tmp_path: Path
-) -> AsyncIterator[Callable[[], RelayProcess]]:
+) -> AsyncIterator[Callable[..., RelayProcess]]:
     """Makes relay processes for this test's stream; kills any still running at the end."""
     made: list[RelayProcess] = []
     env = {
@@ -224,8 +224,8 @@ async def relay_processes(
         "ORDER_GRAPH_RELAY_BACKOFF_MAX_SECONDS": "0.5",
     }
 
-    def make() -> RelayProcess:
-        relay = RelayProcess(env, tmp_path / f"relay-{len(made)}.log")
+    def make(**extra: str) -> RelayProcess:
+        relay = RelayProcess({**env, **extra}, tmp_path / f"relay-{len(made)}.log")
         made.append(relay)
         return relay
 

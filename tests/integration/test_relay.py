@@ -56,6 +56,7 @@ from tests.integration.conftest import (
     RelayProcess,
     StreamName,
     eventually,
+    free_port,
     read_stream,
     stream_count,
 )
@@ -285,6 +286,34 @@ async def test_relay_killed_mid_stream_and_restarted_publishes_exactly_once(
     assert await second.stop() == 0
     received = await read_stream(nats_url, stream_name.stream)
     assert_exactly_once_in_order(received, positions, stream_name.prefix)
+
+
+async def test_the_relay_serves_its_lag_for_prometheus(
+    nats_url: str,
+    stream_name: StreamName,
+    service: OrderService,
+    stores: list[str],
+    relay_processes: Any,
+) -> None:
+    await order_stories(service, stores, 3)
+    port = free_port()
+    relay: RelayProcess = relay_processes(ORDER_GRAPH_RELAY_METRICS_PORT=str(port))
+    await relay.start()
+    newest = (await log_positions(service))[-1]
+
+    async def caught_up() -> bool:
+        try:
+            async with httpx.AsyncClient() as http:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        except httpx.TransportError:
+            return False
+        return (
+            f"order_graph_relay_published_position {float(newest)}" in text
+            and "order_graph_relay_lag 0.0" in text
+        )
+
+    await eventually(caught_up, "the relay's metrics to show it caught up")
+    assert await relay.stop() == 0
 
 
 async def test_two_relays_publish_once_and_the_standby_takes_over(

@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from prometheus_client import Gauge, start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 
 from order_graph.config import Settings
@@ -191,7 +192,19 @@ async def run_relay(settings: RelaySettings | Settings, stop: asyncio.Event | No
     relay_settings = RelaySettings.of(settings)
     # One connection holds the lock; a batch's DataLoaders read on up to four at once.
     db = Database(relay_settings.database_url, pool_size=5)
+    relay = Relay(relay_settings, db, stop or asyncio.Event())
+    if relay_settings.relay_metrics_port is not None:
+        serve_metrics(relay, relay_settings.relay_metrics_port)
     try:
-        await Relay(relay_settings, db, stop or asyncio.Event()).run()
+        await relay.run()
     finally:
         await db.dispose()
+
+
+def serve_metrics(relay: Relay, port: int) -> None:
+    """The relay has no API of its own: its lag is served for Prometheus on `port`."""
+    lag = Gauge("order_graph_relay_lag", "Events in the log not yet published to NATS.")
+    lag.set_function(lambda: relay.progress.lag)
+    published = Gauge("order_graph_relay_published_position", "Last position JetStream acked.")
+    published.set_function(lambda: relay.progress.published)
+    start_http_server(port)

@@ -31,6 +31,8 @@ class RelaySettings(BaseSettings):
     relay_backoff_initial_seconds: float = 0.5
     relay_backoff_max_seconds: float = 30.0
     relay_lag_log_seconds: float = 30.0
+    # When set, the relay's lag is served for Prometheus at http://0.0.0.0:<port>/metrics.
+    relay_metrics_port: int | None = None
 
     @classmethod
     def of(cls, settings: RelaySettings | Settings) -> RelaySettings:
