@@ -63,7 +63,7 @@ class Subscription:
         elif from_start:
             start = 0
         else:
-            start = hub.head
+            start = await hub.current_head()
         order = _fields(info.selected_fields).get("orderEvents")
         order_field = _fields(order.selections).get("order") if order else None
         SUBSCRIPTIONS.inc()

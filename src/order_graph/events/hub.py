@@ -6,6 +6,8 @@ cursor, takes what it needs from the window, and reads the table itself when it 
 the window (a late resume, or a consumer slower than the window is long). Nothing is queued
 per subscriber, so a slow one holds no memory and slows nobody; and since every subscriber
 reads by cursor, the hand-over from catch-up to live can neither skip nor repeat an event.
+While the process has no subscriber the hub is idle: it keeps no window and reads nothing, so
+writes cost no extra reads; the first subscriber catches up from the table and wakes it.
 """
 
 from __future__ import annotations
@@ -36,14 +38,17 @@ class EventHub:
         self._advanced = asyncio.Condition()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # With no subscriber the hub keeps no window, and a commit costs no read at all.
+        self._idle = True
 
-    @property
-    def head(self) -> int:
-        return self._head
+    async def current_head(self) -> int:
+        """The newest committed position: where a subscription for new events starts."""
+        if not self._idle:
+            return self._head
+        async with self.db.read() as conn:
+            return await log.head(conn)
 
     async def start(self) -> None:
-        async with self.db.read() as conn:
-            self._head = await log.head(conn)
         self._task = asyncio.create_task(self._follow(), name="event-hub")
 
     async def stop(self) -> None:
@@ -70,6 +75,16 @@ class EventHub:
                 self._wake.set()
 
     async def _pull(self) -> None:
+        if not self._cursors:
+            self._idle = True
+            self._window.clear()
+            return
+        if self._idle:  # the first subscriber since idling: the window starts at the head
+            async with self.db.read() as conn:
+                self._head = await log.head(conn)
+            self._idle = False
+            async with self._advanced:
+                self._advanced.notify_all()
         while True:
             async with self.db.read() as conn:
                 newest = await log.head(conn)
@@ -93,7 +108,10 @@ class EventHub:
             self._head = newest
 
     def _buffered_after(self, cursor: int) -> list[EventRecord] | None:
-        """Up to BATCH buffered events after `cursor`; None when `cursor` is behind the window."""
+        """Up to BATCH buffered events after `cursor`; None when `cursor` is behind the window
+        (or the hub keeps none)."""
+        if self._idle:
+            return None
         floor = self._head - len(self._window)
         if cursor < floor:
             return None
@@ -126,9 +144,14 @@ class EventHub:
             self._cursors[id(key)] = cursor
             batch = self._buffered_after(cursor)
             if batch is None:
-                batch, cursor = await self._read_table(cursor, query)
+                batch, newest = await self._read_table(cursor, query)
                 if batch:
                     yield batch
+                elif newest == cursor and self._idle:
+                    # Caught up from the table: from here the hub follows the log for us.
+                    self.poke()
+                    await self._wait_beyond(cursor)
+                cursor = newest
                 continue
             if not batch:
                 await self._wait_beyond(cursor)
