@@ -107,6 +107,9 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(
             self.order_schema,
             graphql_ide="graphiql" if settings.graphiql else None,
+            # GET serves GraphiQL only: every operation is a POST, and every POST is
+            # authenticated before it runs.
+            allow_queries_via_get=False,
             subscription_protocols=protocols,
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
             max_subscriptions_per_connection=settings.ws_max_subscriptions,

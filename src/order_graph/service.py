@@ -88,6 +88,13 @@ class OrderService:
                     conn, command.external_platform, command.external_order_id
                 )
                 if existing is not None:
+                    if not principal.sees_store(existing.store_id):
+                        raise Rejected.one(
+                            ErrorCode.FORBIDDEN,
+                            "This externalRef belongs to an order of a store this client may "
+                            "not see.",
+                            ("input", "externalRef"),
+                        )
                     return existing, False
             status = command.initial_status or MainStatus.CREATED
             known = command.sub_status is None or await sub_statuses.is_defined(

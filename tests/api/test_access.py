@@ -288,3 +288,12 @@ async def test_a_revoked_key_stops_working(world: World) -> None:
         headers={"authorization": f"Bearer {client.key}"},
     )
     assert response.status_code == 401
+
+
+async def test_an_external_ref_of_another_store_reveals_nothing(world: World) -> None:
+    client = await world.client(ALL_BUT_ADMIN, [world.other_store])
+    ref = {"platform": "meituan", "orderId": world.external_id}
+    body = await client.raw(CREATE, {"input": order_input(world.other_store, externalRef=ref)})
+    payload = body["data"]["createOrder"]
+    assert payload["order"] is None
+    assert [e["code"] for e in payload["errors"]] == ["FORBIDDEN"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -42,6 +43,9 @@ query Page($filter: OrderEventFilter, $after: String) {
 }"""
 
 LIFECYCLE = ["PAID", "ACCEPTED", "FULFILLING", "COMPLETED"]
+REMARK = """mutation($id: ID!) {
+  updateOrder(input: {orderId: $id, remark: "x"}) { errors { code } }
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +222,21 @@ async def test_events_of_other_stores_and_types_are_filtered_out(
         (live,) = await subscription.take(1)
     assert (event["storeId"], event["type"]) == (store, "CREATED")
     assert (live["storeId"], live["type"], live["version"]) == (store, "CREATED", 1)
+
+
+async def test_each_operation_on_a_socket_reads_fresh_data(
+    servers: tuple[Server, Server], http: httpx.AsyncClient
+) -> None:
+    writer, reader = servers
+    order_id = await run_order(http, writer, a_store())
+    query = "query($id: ID!) { order(id: $id) { version remark } }"
+    async with subscribe(reader.ws_url, query, {"id": order_id}) as socket:
+        assert (await socket.next())["order"] == {"version": 5, "remark": None}
+        await graphql(http, writer, REMARK, id=order_id)
+        payload = {"query": query, "variables": {"id": order_id}}
+        await socket.socket.send(json.dumps({"id": "2", "type": "subscribe", "payload": payload}))
+        while True:  # the first operation completes; the second answers
+            message = json.loads(await asyncio.wait_for(socket.socket.recv(), 10))
+            if message["type"] == "next" and message["id"] == "2":
+                break
+    assert message["payload"]["data"]["order"] == {"version": 6, "remark": "x"}

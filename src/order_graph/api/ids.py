@@ -18,8 +18,8 @@ def decode(value: str) -> tuple[str, int]:
     try:
         padded = value + "=" * (-len(value) % 4)
         kind, _, number = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        if not kind or not number.isdigit():
-            raise BadId(value)
+        if not kind or not number.isascii() or not number.isdigit() or len(number) > 18:
+            raise BadId(value)  # at most 18 digits: always inside a signed 64-bit column
         return kind, int(number)
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise BadId(value) from exc

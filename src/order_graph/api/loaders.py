@@ -50,6 +50,11 @@ class Loaders:
             db, store.history_by_order, list
         )
 
+    def forget(self, order_id: int) -> None:
+        """After a change: later fields of this request must not see the order as it was."""
+        for loader in (self.orders, self.items, self.discounts, self.history):
+            loader.clear(order_id)
+
     def prime(self, orders: Sequence[OrderRecord]) -> None:
         for order in orders:
             self.orders.prime(order.id, order)

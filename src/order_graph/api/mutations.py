@@ -54,13 +54,15 @@ def _order_id(value: str) -> int:
         ) from None
 
 
-async def _order_payload(change: Awaitable[OrderRecord]) -> OrderPayload:
+async def _order_payload(info: Info, change: Awaitable[OrderRecord]) -> OrderPayload:
     try:
-        return OrderPayload(order=Order.of(await change), errors=[])
+        record = await change
     except Rejected as rejected:
         current = rejected.current
         order = None if current is None else Order.of(current)
         return OrderPayload(order=order, errors=payload_errors(rejected))
+    info.context.loaders.forget(record.id)
+    return OrderPayload(order=Order.of(record), errors=[])
 
 
 @strawberry.type
@@ -95,7 +97,7 @@ class Mutation:
                 idempotency_key,
             )
 
-        return await _order_payload(change())
+        return await _order_payload(info, change())
 
     @strawberry.mutation
     async def set_sub_status(self, info: Info, input: SetSubStatusInput) -> OrderPayload:
@@ -110,7 +112,7 @@ class Mutation:
                 input.expected_version,
             )
 
-        return await _order_payload(change())
+        return await _order_payload(info, change())
 
     @strawberry.mutation
     async def replace_discounts(self, info: Info, input: ReplaceDiscountsInput) -> OrderPayload:
@@ -124,7 +126,7 @@ class Mutation:
                 input.expected_version,
             )
 
-        return await _order_payload(change())
+        return await _order_payload(info, change())
 
     @strawberry.mutation
     async def update_order(self, info: Info, input: UpdateOrderInput) -> OrderPayload:
@@ -140,7 +142,7 @@ class Mutation:
                 input.expected_version,
             )
 
-        return await _order_payload(change())
+        return await _order_payload(info, change())
 
     @strawberry.mutation
     async def define_sub_status(

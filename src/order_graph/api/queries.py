@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from order_graph.api import ids, reads
+from order_graph.api.auth import require
 from order_graph.api.context import Info
 from order_graph.api.enums import MainStatus
 from order_graph.api.errors import bad_input
@@ -19,6 +20,7 @@ from order_graph.api.types import (
     PageInfo,
     SubStatusDefinition,
 )
+from order_graph.domain.access import Scope
 from order_graph.domain.model import OrderRecord
 from order_graph.domain.status import TRANSITIONS
 from order_graph.storage import sub_statuses
@@ -91,6 +93,7 @@ class Query:
     async def sub_status_definitions(
         self, info: Info, main_status: MainStatus | None = None
     ) -> list[SubStatusDefinition]:
+        require(info.context.principal, Scope.ORDERS_READ)
         async with info.context.db.read() as conn:
             found = await sub_statuses.list_definitions(conn, main_status)
         return [

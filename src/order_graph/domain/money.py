@@ -220,6 +220,9 @@ def to_minor(amount: Decimal, currency: str) -> int:
     try:
         if not amount.is_finite():
             raise MoneyError("Amount must be a finite number.")
+        # Checked before scaling: scaling 1E+999999 alone would take the event loop for seconds.
+        if amount.adjusted() > 15:
+            raise MoneyError("Amount is too large.")
         scaled = amount.scaleb(places)
         minor = int(scaled)
     except (InvalidOperation, OverflowError):

@@ -49,6 +49,9 @@ class PostgresListener:
                 await self._listen()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 logger.warning("event listener lost PostgreSQL (%s); reconnecting", exc)
+            except Exception:
+                # Whatever went wrong, this process must not stop hearing other processes.
+                logger.exception("event listener failed; reconnecting")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 

@@ -145,5 +145,17 @@ async def check_resumable(conn: AsyncConnection, after: int) -> None:
 
 
 async def prune(conn: AsyncConnection, before: datetime) -> int:
-    result = await conn.execute(delete(order_events).where(order_events.c.occurred_at < before))
+    """Deletes a prefix of the log: everything up to the newest event older than `before`.
+
+    By position, not by time alone: timestamps are taken before positions are assigned, so
+    deleting by time could leave a hole that an older cursor would not be told about.
+    """
+    boundary = (
+        await conn.execute(
+            select(func.max(order_events.c.position)).where(order_events.c.occurred_at < before)
+        )
+    ).scalar_one()
+    if boundary is None:
+        return 0
+    result = await conn.execute(delete(order_events).where(order_events.c.position <= boundary))
     return result.rowcount

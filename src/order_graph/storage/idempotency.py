@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -25,8 +26,15 @@ class Remembered:
 
 
 def fingerprint(request: Any) -> str:
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=_canonical)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    # "28", "28.0" and "28.00" are one amount: a retry must not read as another request.
+    if isinstance(value, Decimal) and value.is_finite():
+        return str(value.normalize())
+    return str(value)
 
 
 async def recall(conn: AsyncConnection, client: str, operation: str, key: str) -> Remembered | None:

@@ -227,16 +227,10 @@ async def update_order(
         .values(**values, version=order.version + 1, updated_at=now)
     )
     if result.rowcount != 1:
-        raise ConcurrentUpdate(order.id)
+        # Callers hold the order's row lock (or SQLite's write lock), so this cannot happen; if
+        # it did, nothing may be written on top of a version the caller did not see.
+        raise RuntimeError(f"order {order.id} changed under its lock")
     return replace(order, **values, version=order.version + 1, updated_at=now)
-
-
-class ConcurrentUpdate(Exception):
-    """Another transaction changed the order first (only possible without row locks)."""
-
-    def __init__(self, order_id: int) -> None:
-        super().__init__(f"order {order_id} changed concurrently")
-        self.order_id = order_id
 
 
 async def insert_status_change(conn: AsyncConnection, change: StatusChangeRecord) -> None:
@@ -288,12 +282,3 @@ async def history_by_order(
         )  # fmt: skip
         grouped[order_id].append(change)
     return grouped
-
-
-async def item_ids(conn: AsyncConnection, order_id: int) -> list[int]:
-    statement = (
-        select(order_items.c.id)
-        .where(order_items.c.order_id == order_id)
-        .order_by(order_items.c.position)
-    )
-    return list((await conn.execute(statement)).scalars())

@@ -38,10 +38,11 @@ async def list_definitions(
 async def get(
     conn: AsyncConnection, main_status: MainStatus, code: str
 ) -> SubStatusDefinition | None:
-    for definition in await list_definitions(conn, main_status):
-        if definition.code == code:
-            return definition
-    return None
+    statement = select(table.c.description, table.c.defined_by).where(
+        table.c.main_status == main_status, table.c.code == code
+    )
+    row = (await conn.execute(statement)).first()
+    return None if row is None else SubStatusDefinition(main_status, code, *row)
 
 
 async def insert_definition(
