@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -33,7 +34,7 @@ from order_graph.domain.model import (
     ItemInput,
 )
 from order_graph.domain.status import MainStatus
-from order_graph.events.log import EventQuery, read_after
+from order_graph.events.log import EventQuery, prune, read_after
 from order_graph.relay.messages import read_batch
 from order_graph.relay.publisher import StreamMisconfigured, connected
 from order_graph.relay.runner import run_relay
@@ -573,3 +574,34 @@ async def test_relay_on_the_embedded_sqlite_database(
         await db.dispose()
     received = await read_stream(nats_url, stream_name.stream)
     assert_exactly_once_in_order(received, positions, stream_name.prefix)
+
+
+async def test_events_pruned_before_publishing_are_skipped_loudly_not_forever(
+    postgres_url: str,
+    nats_url: str,
+    stream_name: StreamName,
+    service: OrderService,
+    stores: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with service.db.write() as conn:  # whatever earlier tests left: out of the way
+        await prune(conn, datetime.now(UTC) + timedelta(days=1))
+    await order_stories(service, stores, 2)
+    async with service.db.write() as conn:  # retention shorter than the relay's absence
+        await prune(conn, datetime.now(UTC) + timedelta(days=1))
+    await order_stories(service, stores, 1)
+    kept = await log_positions(service)
+    stop = asyncio.Event()
+    with caplog.at_level(logging.ERROR, logger="order_graph.relay.messages"):
+        relay = asyncio.create_task(
+            run_relay(relay_settings(postgres_url, nats_url, stream_name), stop)
+        )
+
+        async def published() -> bool:
+            return await stream_count(nats_url, stream_name.stream) >= 2 * len(kept)
+
+        await eventually(published, "the relay to publish what is retained")
+        await settle(relay, stop)
+    received = await read_stream(nats_url, stream_name.stream)
+    assert_exactly_once_in_order(received, kept, stream_name.prefix)
+    assert any("never reach NATS" in record.getMessage() for record in caplog.records)

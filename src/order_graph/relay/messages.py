@@ -8,6 +8,7 @@ DataLoaders, so a fat message is byte for byte what a client selecting OrderFull
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -21,9 +22,12 @@ from order_graph.api.events import cursor_of, position_of
 from order_graph.api.limits import Limits
 from order_graph.api.schema import build_schema
 from order_graph.domain.access import Principal
+from order_graph.events import log as event_log
 from order_graph.relay.subjects import Shape
 from order_graph.service import OrderService
 from order_graph.storage.database import Database
+
+logger = logging.getLogger(__name__)
 
 RELAY_ACTOR = "order-graph-relay"
 
@@ -82,6 +86,25 @@ def messages_of(node: dict[str, Any]) -> EventMessages:
     )
 
 
+async def _retained_after(db: Database, after: int) -> int:
+    """`after`, or where the retained log starts if events after `after` were pruned unpublished
+    (retention shorter than a relay outage): said loudly, then skipped, rather than stuck."""
+    async with db.read() as conn:
+        try:
+            await event_log.check_resumable(conn, after)
+        except event_log.CursorExpired:
+            oldest = await event_log.oldest(conn)
+            start = await event_log.head(conn) if oldest is None else oldest - 1
+            logger.error(
+                "relay: events after position %d were pruned before they were published; "
+                "they will never reach NATS. Continuing after position %d.",
+                after,
+                start,
+            )
+            return start
+    return after
+
+
 async def read_batch(
     db: Database, service: OrderService, after: int, limit: int
 ) -> list[EventMessages]:
@@ -94,6 +117,7 @@ async def read_batch(
         service=service,
         principal=Principal.trusted(RELAY_ACTOR),
     )
+    after = await _retained_after(db, after)
     variables = {"after": cursor_of(after) if after else None, "first": limit}
     result = await relay_schema().execute(
         BATCH_QUERY, variable_values=variables, context_value=context
