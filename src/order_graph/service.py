@@ -74,7 +74,9 @@ class OrderService:
                 ("input", "storeId"),
             )
         _check_key(idempotency_key)
-        request_hash = idempotency.fingerprint(dataclasses.asdict(command))
+        request_hash = (
+            idempotency.fingerprint(dataclasses.asdict(command)) if idempotency_key else ""
+        )
         actor = principal.name
 
         async def attempt(conn: AsyncConnection) -> tuple[OrderRecord, bool]:
@@ -131,7 +133,11 @@ class OrderService:
         principal.require(Scope.ORDERS_TRANSITION)
         _check_key(idempotency_key)
         _check_reason(reason)
-        request_hash = idempotency.fingerprint([order_id, to, sub_status, reason, expected_version])
+        request_hash = (
+            idempotency.fingerprint([order_id, to, sub_status, reason, expected_version])
+            if idempotency_key
+            else ""
+        )
         actor = principal.name
         moved_from: list[MainStatus] = []
 

@@ -26,7 +26,9 @@ class Database:
                 # No ping per checkout (a round trip on every request): a dead connection is
                 # found on use, which invalidates the pool; that request answers UNAVAILABLE.
                 "pool_timeout": 5,
-                "connect_args": {"timeout": 5, "command_timeout": 30},
+                # The statement timeout is PostgreSQL's own: a client-side one would arm a timer
+                # around every query.
+                "connect_args": {"timeout": 5, "server_settings": {"statement_timeout": "30000"}},
             }
         self.engine: AsyncEngine = create_async_engine(url, **options)
         # Reads run in autocommit: no BEGIN before and no ROLLBACK after each one, which would
