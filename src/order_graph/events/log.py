@@ -20,7 +20,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain.model import EventRecord, EventType, OrderRecord
-from order_graph.domain.status import MainStatus
+from order_graph.storage import codes
 from order_graph.storage.tables import event_counter, order_events
 
 COUNTER_ID = 1
@@ -77,10 +77,9 @@ def event_values(event: EventRecord) -> dict[str, Any]:
 
 def event_from_row(row: Row[Any]) -> EventRecord:
     values = row._asdict()
-    values["type"] = EventType(values["type"])
-    values["main_status"] = MainStatus(values["main_status"])
-    previous = values["previous_main_status"]
-    values["previous_main_status"] = MainStatus(previous) if previous else None
+    values["type"] = codes.EVENT_TYPE[values["type"]]
+    values["main_status"] = codes.MAIN_STATUS[values["main_status"]]
+    values["previous_main_status"] = codes.MAIN_STATUS_OR_NONE[values["previous_main_status"]]
     return EventRecord(**values)
 
 

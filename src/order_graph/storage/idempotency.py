@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from order_graph.domain.model import Channel, FulfillmentType, OrderRecord
-from order_graph.domain.status import MainStatus
+from order_graph.domain.model import OrderRecord
+from order_graph.storage import codes
 from order_graph.storage.tables import idempotency_keys as table
 
 
@@ -81,9 +81,9 @@ def from_snapshot(values: dict[str, Any]) -> OrderRecord:
     return OrderRecord(
         **{
             **values,
-            "channel": Channel(values["channel"]),
-            "fulfillment_type": FulfillmentType(values["fulfillment_type"]),
-            "main_status": MainStatus(values["main_status"]),
+            "channel": codes.CHANNEL[values["channel"]],
+            "fulfillment_type": codes.FULFILLMENT_TYPE[values["fulfillment_type"]],
+            "main_status": codes.MAIN_STATUS[values["main_status"]],
             "created_at": datetime.fromisoformat(values["created_at"]),
             "updated_at": datetime.fromisoformat(values["updated_at"]),
         }

@@ -16,15 +16,14 @@ from sqlalchemy.sql.elements import BindParameter
 from order_graph.domain.model import (
     Channel,
     DiscountDraft,
-    DiscountKind,
     DiscountRecord,
-    FulfillmentType,
     ItemRecord,
     OrderDraft,
     OrderRecord,
     StatusChangeRecord,
 )
 from order_graph.domain.status import MainStatus
+from order_graph.storage import codes
 from order_graph.storage.tables import order_discounts, order_items, orders, status_changes
 
 
@@ -41,20 +40,11 @@ class OrderQuery:
     created_before: datetime | None = None
 
 
-# Dictionary look-ups: calling an Enum class per row costs more than the rest of the row.
-_CHANNELS = {member.value: member for member in Channel}
-_FULFILLMENT = {member.value: member for member in FulfillmentType}
-_STATUSES: dict[str | None, MainStatus | None] = {member.value: member for member in MainStatus}
-_STATUSES[None] = None
-_KINDS = {member.value: member for member in DiscountKind}
-_MAIN = {member.value: member for member in MainStatus}
-
-
 def order_from_row(row: Row[Any]) -> OrderRecord:
     values = row._asdict()
-    values["channel"] = _CHANNELS[values["channel"]]
-    values["fulfillment_type"] = _FULFILLMENT[values["fulfillment_type"]]
-    values["main_status"] = _MAIN[values["main_status"]]
+    values["channel"] = codes.CHANNEL[values["channel"]]
+    values["fulfillment_type"] = codes.FULFILLMENT_TYPE[values["fulfillment_type"]]
+    values["main_status"] = codes.MAIN_STATUS[values["main_status"]]
     return OrderRecord(**values)
 
 
@@ -264,7 +254,15 @@ async def discounts_by_order(
     rows = await conn.execute(_DISCOUNTS, {"ids": list(order_ids)})
     for id_, order_id, position, kind, code, description, amount, item_id, funded_by in rows:
         discount = DiscountRecord(
-            id_, order_id, position, _KINDS[kind], code, description, amount, item_id, funded_by
+            id_,
+            order_id,
+            position,
+            codes.DISCOUNT_KIND[kind],
+            code,
+            description,
+            amount,
+            item_id,
+            funded_by,
         )
         grouped[order_id].append(discount)
     return grouped
@@ -276,9 +274,9 @@ async def history_by_order(
     grouped: dict[int, list[StatusChangeRecord]] = defaultdict(list)
     rows = await conn.execute(_HISTORY, {"ids": list(order_ids)})
     for order_id, source, target, from_sub, to_sub, reason, actor, occurred_at, version in rows:
+        from_main, to_main = codes.MAIN_STATUS_OR_NONE[source], codes.MAIN_STATUS[target]
         change = StatusChangeRecord(
-            order_id, _STATUSES[source], _MAIN[target], from_sub, to_sub, reason, actor,
-            occurred_at, version,
-        )  # fmt: skip
+            order_id, from_main, to_main, from_sub, to_sub, reason, actor, occurred_at, version
+        )
         grouped[order_id].append(change)
     return grouped

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain.model import SubStatusDefinition
 from order_graph.domain.status import MainStatus
+from order_graph.storage import codes
 from order_graph.storage.tables import sub_status_definitions as table
 
 
@@ -30,7 +31,9 @@ async def list_definitions(
         statement = statement.where(table.c.main_status == main_status)
     rows = await conn.execute(statement.order_by(table.c.main_status, table.c.code))
     return [
-        SubStatusDefinition(MainStatus(row.main_status), row.code, row.description, row.defined_by)
+        SubStatusDefinition(
+            codes.MAIN_STATUS[row.main_status], row.code, row.description, row.defined_by
+        )
         for row in rows
     ]
 
