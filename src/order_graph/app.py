@@ -146,8 +146,12 @@ class GraphQLApp(GraphQL[Context, None]):
                 return error_response(str(exc), 401, "UNAUTHENTICATED")
         try:
             if self.fast_lane and request.method == "POST":
-                context = await self.get_context(request, None)
-                fast = await fast_lane.answer(request, self.order_schema, context, self.max_cost)
+                fast = await fast_lane.answer(
+                    request,
+                    self.order_schema,
+                    lambda: self.get_context(request, None),
+                    self.max_cost,
+                )
                 if fast is not None:
                     return fast
             return await self.run(request)

@@ -11,6 +11,7 @@ errors included. The lane is off while tracing, whose spans come from the pipeli
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -25,7 +26,10 @@ from order_graph.ops.metrics import LATENCY, REQUESTS, operation_label
 
 
 async def answer(
-    request: Request, schema: Schema, context: Context, max_cost: int
+    request: Request,
+    schema: Schema,
+    make_context: Callable[[], Awaitable[Context]],
+    max_cost: int,
 ) -> Response | None:
     started = time.perf_counter()
     if request.headers.get("content-type", "").partition(";")[0].strip() != "application/json":
@@ -49,6 +53,7 @@ async def answer(
     cost = query_cost(compiled.document, operation, variables)
     if cost > max_cost:
         return None
+    context = await make_context()  # only now: a miss leaves building it to the executor
     data = await run_compiled(compiled, schema._schema, context, variables)
     if data is None:
         return None
