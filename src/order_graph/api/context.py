@@ -34,11 +34,5 @@ class Context:
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db)
 
-    def renew_loaders(self) -> None:
-        """A websocket's context lives as long as the connection: each operation on it gets
-        loaders of its own, so none answers from what an earlier one loaded."""
-        if isinstance(self.request, WebSocket):
-            self.loaders = Loaders(self.db)
-
 
 Info = strawberry.Info[Context, None]

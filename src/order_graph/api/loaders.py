@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 
 from order_graph.domain.model import (
     DiscountRecord,
@@ -58,3 +60,14 @@ class Loaders:
     def prime(self, orders: Sequence[OrderRecord]) -> None:
         for order in orders:
             self.orders.prime(order.id, order)
+
+
+class FreshLoaders(SchemaExtension):
+    """Each operation gets loaders of its own. A websocket's context lives as long as the
+    connection, and no operation on it may answer from what an earlier one loaded."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(getattr(context, "request", None), WebSocket):
+            context.loaders = Loaders(context.db)
+        yield

@@ -13,9 +13,6 @@ from order_graph.ops.metrics import ERRORS, LATENCY, REQUESTS, operation_label
 class ObserveOperations(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        renew = getattr(self.execution_context.context, "renew_loaders", None)
-        if renew is not None:
-            renew()
         yield
         context = self.execution_context
         try:

@@ -24,6 +24,7 @@ from strawberry.types import ExecutionContext
 
 from order_graph.api.compiled import CompiledQueries
 from order_graph.api.limits import HideSuggestions, Limits, QueryCost, RefuseNul
+from order_graph.api.loaders import FreshLoaders
 from order_graph.api.mutations import Mutation
 from order_graph.api.observability import ObserveOperations
 from order_graph.api.queries import Query
@@ -111,6 +112,7 @@ def build_schema(
     extensions: list[Callable[[], SchemaExtension]] = [
         *extra_extensions,  # tracing: its operation span covers parsing, validation and limits
         ObserveOperations,  # first, so it times everything and sees errors as callers do
+        FreshLoaders,
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=1024),
         lambda: AddValidationRules(rules),
