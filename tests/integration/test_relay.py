@@ -141,6 +141,17 @@ async def log_positions(service: OrderService) -> list[int]:
         return [e.position for e in await read_after(conn, 0, EventQuery(), 1_000_000)]
 
 
+async def published_in_full(service: OrderService, url: str, stream: str, what: str) -> list[int]:
+    """Waits until the stream holds both shapes of every event in the log; returns the log."""
+    positions = await log_positions(service)
+
+    async def done() -> bool:
+        return await stream_count(url, stream) >= 2 * len(positions)
+
+    await eventually(done, what)
+    return positions
+
+
 # --- Checking the stream ----------------------------------------------------------------------
 
 
@@ -228,12 +239,9 @@ async def test_every_event_once_per_shape_in_order_and_fat_is_the_api_order(
         run_relay(relay_settings(postgres_url, nats_url, stream_name), stop)
     )
     orders += await order_stories(service, stores, 8)  # while it runs
-    positions = await log_positions(service)
-
-    async def all_published() -> bool:
-        return await stream_count(nats_url, stream_name.stream) >= 2 * len(positions)
-
-    await eventually(all_published, "every event in both shapes")
+    positions = await published_in_full(
+        service, nats_url, stream_name.stream, "every event in both shapes"
+    )
     await settle(relay, stop)
 
     received = await read_stream(nats_url, stream_name.stream)
@@ -278,12 +286,9 @@ async def test_relay_killed_mid_stream_and_restarted_publishes_exactly_once(
         assert at_kill < backlog, "killed too late to be mid-stream"
         second: RelayProcess = relay_processes()
         await second.start()
-    positions = await log_positions(service)
-
-    async def all_published() -> bool:
-        return await stream_count(nats_url, stream_name.stream) >= 2 * len(positions)
-
-    await eventually(all_published, "the restarted relay to catch up")
+    positions = await published_in_full(
+        service, nats_url, stream_name.stream, "the restarted relay to catch up"
+    )
     assert await second.stop() == 0
     received = await read_stream(nats_url, stream_name.stream)
     assert_exactly_once_in_order(received, positions, stream_name.prefix)
@@ -350,12 +355,9 @@ async def test_two_relays_publish_once_and_the_standby_takes_over(
             return "relay active" in standby.log()
 
         await eventually(took_over, "the standby relay to take over", within=10)
-    positions = await log_positions(service)
-
-    async def all_published() -> bool:
-        return await stream_count(nats_url, stream_name.stream) >= 2 * len(positions)
-
-    await eventually(all_published, "every event after the takeover")
+    positions = await published_in_full(
+        service, nats_url, stream_name.stream, "every event after the takeover"
+    )
     assert await standby.stop() == 0
     received = await read_stream(nats_url, stream_name.stream)
     assert_exactly_once_in_order(received, positions, stream_name.prefix)
@@ -526,12 +528,9 @@ async def test_relay_resumes_after_what_the_stream_holds_not_just_its_saved_posi
         await publisher.publish(third, Shape.SKINNY)
     stop = asyncio.Event()
     relay = asyncio.create_task(run_relay(settings, stop))
-    positions = await log_positions(service)
-
-    async def all_published() -> bool:
-        return await stream_count(nats_url, stream_name.stream) >= 2 * len(positions)
-
-    await eventually(all_published, "the relay to publish the rest")
+    positions = await published_in_full(
+        service, nats_url, stream_name.stream, "the relay to publish the rest"
+    )
     await settle(relay, stop)
     resumed = f"already holds position {third.position} (skinny), saved was 0"
     assert any(resumed in record.getMessage() for record in caplog.records)
@@ -561,12 +560,9 @@ async def test_relay_on_the_embedded_sqlite_database(
         relay = asyncio.create_task(
             run_relay(relay_settings(sqlite_url, nats_url, stream_name), stop)
         )
-        positions = await log_positions(service)
-
-        async def all_published() -> bool:
-            return await stream_count(nats_url, stream_name.stream) >= 2 * len(positions)
-
-        await eventually(all_published, "the relay to publish from SQLite")
+        positions = await published_in_full(
+            service, nats_url, stream_name.stream, "the relay to publish from SQLite"
+        )
         await settle(relay, stop)
         async with db.read() as conn:
             assert await load_position(conn, stream_name.stream) == positions[-1]
@@ -590,17 +586,15 @@ async def test_events_pruned_before_publishing_are_skipped_loudly_not_forever(
     async with service.db.write() as conn:  # retention shorter than the relay's absence
         await prune(conn, datetime.now(UTC) + timedelta(days=1))
     await order_stories(service, stores, 1)
-    kept = await log_positions(service)
     stop = asyncio.Event()
     with caplog.at_level(logging.ERROR, logger="order_graph.relay.messages"):
         relay = asyncio.create_task(
             run_relay(relay_settings(postgres_url, nats_url, stream_name), stop)
         )
 
-        async def published() -> bool:
-            return await stream_count(nats_url, stream_name.stream) >= 2 * len(kept)
-
-        await eventually(published, "the relay to publish what is retained")
+        kept = await published_in_full(
+            service, nats_url, stream_name.stream, "the relay to publish what is retained"
+        )
         await settle(relay, stop)
     received = await read_stream(nats_url, stream_name.stream)
     assert_exactly_once_in_order(received, kept, stream_name.prefix)

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosedError
 
 from order_graph.events.listener import APPLICATION_NAME, asyncpg_dsn
 from tests.api.conftest import CREATE, TRANSITION, order_input
@@ -240,3 +241,14 @@ async def test_each_operation_on_a_socket_reads_fresh_data(
             if message["type"] == "next" and message["id"] == "2":
                 break
     assert message["payload"]["data"]["order"] == {"version": 6, "remark": "x"}
+
+
+async def test_the_legacy_protocol_can_be_switched_off(postgres_url: str) -> None:
+    with running_server(postgres_url, ORDER_GRAPH_LEGACY_GRAPHQL_WS="false") as server:
+        with pytest.raises(ConnectionClosedError) as refused:
+            async with subscribe(server.ws_url, SKINNY, protocol=LEGACY_WS):
+                pass
+        assert refused.value.rcvd is not None
+        assert refused.value.rcvd.code == 4406  # subprotocol not acceptable
+        async with subscribe(server.ws_url, SKINNY, {"filter": {"storeIds": [a_store()]}}):
+            pass  # graphql-transport-ws still connects
