@@ -41,6 +41,38 @@ Clock = Callable[[], datetime]
 _ATTEMPTS = 3
 
 
+Decide = Callable[[AsyncConnection, OrderRecord], Awaitable[Change]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Replay:
+    """An idempotency key of a change: a retry gets the first call's result, even after later
+    changes; the same key with another request is refused."""
+
+    operation: str
+    key: str
+    request_hash: str
+
+    async def recall(self, conn: AsyncConnection, actor: str) -> OrderRecord | None:
+        remembered = await idempotency.recall(conn, actor, self.operation, self.key)
+        if remembered is None:
+            return None
+        _same_request(remembered.request_hash, self.request_hash)
+        return remembered.result or await _existing(conn, remembered.order_id)
+
+    async def remember(self, conn: AsyncConnection, actor: str, result: OrderRecord) -> None:
+        await idempotency.remember(
+            conn,
+            actor,
+            self.operation,
+            self.key,
+            self.request_hash,
+            result.id,
+            result.updated_at,
+            result=result,
+        )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -130,53 +162,21 @@ class OrderService:
         expected_version: int | None,
         idempotency_key: str | None,
     ) -> OrderRecord:
-        principal.require(Scope.ORDERS_TRANSITION)
         _check_key(idempotency_key)
-        _check_reason(reason)
-        request_hash = (
-            idempotency.fingerprint([order_id, to, sub_status, reason, expected_version])
-            if idempotency_key
-            else ""
-        )
-        actor = principal.name
-        moved_from: list[MainStatus] = []
+        replay = None
+        if idempotency_key is not None:
+            request_hash = idempotency.fingerprint(
+                [order_id, to, sub_status, reason, expected_version]
+            )
+            replay = Replay("transitionOrder", idempotency_key, request_hash)
 
-        async def attempt(conn: AsyncConnection) -> OrderRecord:
-            moved_from.clear()
-            order = await _locked(conn, principal, order_id)
-            # Looked up under the order's row lock, so a retry racing its first attempt waits
-            # for it and then sees its key.
-            if idempotency_key is not None:
-                remembered = await idempotency.recall(
-                    conn, actor, "transitionOrder", idempotency_key
-                )
-                if remembered is not None:
-                    _same_request(remembered.request_hash, request_hash)
-                    return remembered.result or await _existing(conn, remembered.order_id)
-            lifecycle.check_version(order, expected_version)
+        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             known = await sub_statuses.codes_for(conn, to) if sub_status is not None else set()
-            change = lifecycle.transition(order, to, sub_status, known)
-            moved_from.append(order.main_status)
-            updated = await self._apply(conn, actor, order, change, reason)
-            if idempotency_key is not None:
-                now = updated.updated_at
-                await idempotency.remember(
-                    conn,
-                    actor,
-                    "transitionOrder",
-                    idempotency_key,
-                    request_hash,
-                    order_id,
-                    now,
-                    result=updated,
-                )
-            await self._record(conn, change.event_type, order, updated, actor)
-            return updated
+            return lifecycle.transition(order, to, sub_status, known)
 
-        result = await self._write(attempt)
-        for source in moved_from:
-            self.observer.transitioned(source, to)
-        return result
+        return await self._change(
+            principal, Scope.ORDERS_TRANSITION, order_id, expected_version, decide, reason, replay
+        )
 
     async def set_sub_status(
         self,
@@ -186,17 +186,13 @@ class OrderService:
         reason: str | None,
         expected_version: int | None,
     ) -> OrderRecord:
-        principal.require(Scope.ORDERS_TRANSITION)
-        _check_reason(reason)
-
-        async def attempt(conn: AsyncConnection) -> OrderRecord:
-            order = await _locked(conn, principal, order_id)
-            lifecycle.check_version(order, expected_version)
+        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             known = await sub_statuses.codes_for(conn, order.main_status)
-            change = lifecycle.set_sub_status(order, sub_status, known)
-            return await self._commit_change(conn, principal.name, order, change, reason)
+            return lifecycle.set_sub_status(order, sub_status, known)
 
-        return await self._write(attempt)
+        return await self._change(
+            principal, Scope.ORDERS_TRANSITION, order_id, expected_version, decide, reason
+        )
 
     async def replace_discounts(
         self,
@@ -205,17 +201,15 @@ class OrderService:
         discounts: tuple[DiscountInput, ...],
         expected_version: int | None,
     ) -> OrderRecord:
-        principal.require(Scope.ORDERS_UPDATE)
-
-        async def attempt(conn: AsyncConnection) -> OrderRecord:
-            order = await _locked(conn, principal, order_id)
-            lifecycle.check_version(order, expected_version)
+        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             items = (await store.items_by_order(conn, [order_id]))[order_id]
             drafts, change = lifecycle.replace_discounts(order, items, discounts)
             await store.replace_discounts(conn, order_id, drafts, [item.id for item in items])
-            return await self._commit_change(conn, principal.name, order, change, None, always=True)
+            return change
 
-        return await self._write(attempt)
+        return await self._change(
+            principal, Scope.ORDERS_UPDATE, order_id, expected_version, decide
+        )
 
     async def update_order(
         self,
@@ -225,15 +219,12 @@ class OrderService:
         attributes: object,
         expected_version: int | None,
     ) -> OrderRecord:
-        principal.require(Scope.ORDERS_UPDATE)
+        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
+            return lifecycle.update(order, remark, attributes)  # type: ignore[arg-type]
 
-        async def attempt(conn: AsyncConnection) -> OrderRecord:
-            order = await _locked(conn, principal, order_id)
-            lifecycle.check_version(order, expected_version)
-            change = lifecycle.update(order, remark, attributes)  # type: ignore[arg-type]
-            return await self._commit_change(conn, principal.name, order, change, None)
-
-        return await self._write(attempt)
+        return await self._change(
+            principal, Scope.ORDERS_UPDATE, order_id, expected_version, decide
+        )
 
     async def define_sub_status(
         self, principal: Principal, main_status: MainStatus, code: str, description: str | None
@@ -263,20 +254,49 @@ class OrderService:
 
         return await self._write(attempt)
 
-    async def _commit_change(
+    async def _change(
         self,
-        conn: AsyncConnection,
-        actor: str,
-        order: OrderRecord,
-        change: Change,
-        reason: str | None,
-        always: bool = False,
+        principal: Principal,
+        scope: Scope,
+        order_id: int,
+        expected_version: int | None,
+        decide: Decide,
+        reason: str | None = None,
+        replay: Replay | None = None,
     ) -> OrderRecord:
-        if not change.values and not always:
-            return order
-        updated = await self._apply(conn, actor, order, change, reason)
-        await self._record(conn, change.event_type, order, updated, actor)
-        return updated
+        """The one way an existing order changes: lock it, replay a remembered retry, check the
+        version, let `decide` (the domain rule) say what changes, then apply it and record its
+        history entry and event, all in one transaction."""
+        principal.require(scope)
+        _check_reason(reason)
+        actor = principal.name
+        moved: list[tuple[MainStatus, MainStatus]] = []
+
+        async def attempt(conn: AsyncConnection) -> OrderRecord:
+            moved.clear()
+            order = await _locked(conn, principal, order_id)
+            # Looked up under the order's row lock, so a retry racing its first attempt waits
+            # for it and then sees its key.
+            if replay is not None:
+                remembered = await replay.recall(conn, actor)
+                if remembered is not None:
+                    return remembered
+            lifecycle.check_version(order, expected_version)
+            change = await decide(conn, order)
+            if not change.values and not change.always:
+                return order
+            updated = await self._apply(conn, actor, order, change, reason)
+            if replay is not None:
+                await replay.remember(conn, actor, updated)
+            await self._record(conn, change.event_type, order, updated, actor)
+            if updated.main_status is not order.main_status:
+                moved.append((order.main_status, updated.main_status))
+            return updated
+
+        result = await self._write(attempt)
+        for source, target in moved:
+            self.observer.transitioned(source, target)
+        return result
 
     async def _apply(
         self,

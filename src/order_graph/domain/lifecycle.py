@@ -96,7 +96,7 @@ def replace_discounts(
         "discount_total": discount_total,
         "payable_total": order.items_total + fees - discount_total,
     }
-    return result, Change(EventType.DISCOUNTS_CHANGED, values)
+    return result, Change(EventType.DISCOUNTS_CHANGED, values, always=True)
 
 
 def update(order: OrderRecord, remark: str | _Keep | None, patch: Any) -> Change:

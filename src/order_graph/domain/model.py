@@ -243,3 +243,6 @@ class Change:
     event_type: EventType
     values: dict[str, Any] = field(default_factory=dict)
     status_change: bool = False
+    # Recorded (new version, event) even when no column of the order changes, e.g. its
+    # discounts were replaced by ones with the same total.
+    always: bool = False
