@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -16,36 +13,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.api.conftest import CREATE, order_input
+from tests.support.keys import cli, new_client
 from tests.support.servers import Server, running_server
 from tests.support.ws import TRANSPORT_WS, subscribe
 
 EVENTS = """subscription($filter: OrderEventFilter) {
   orderEvents(filter: $filter, fromStart: true) { storeId type }
 }"""
-
-
-def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ORDER_GRAPH_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "order_graph.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def new_client(database_url: str, scopes: str, stores: str | None = None) -> str:
-    name = f"app-{uuid.uuid4().hex[:8]}"
-    args = ["clients", "create", "--name", name, "--scopes", scopes, "--json"]
-    if stores:
-        args += ["--stores", stores]
-    result = cli(database_url, *args)
-    assert result.returncode == 0, result.stderr
-    created = json.loads(result.stdout.strip().splitlines()[-1])
-    assert created["name"] == name
-    return str(created["key"])
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,99 @@
+"""Strawberry's view, made to speak each transport as its spec and its clients expect.
+
+- websocket messages go out as text frames (`TextFrames`);
+- a plain POST runs queries and mutations; a subscription there is refused with the
+  transports to use, and one streamed over multipart or SSE runs as a subscription;
+- an operation that never ran answers without a `data` entry, and records its status for
+  `http_spec.finish`.
+"""
+
+from __future__ import annotations
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from order_graph.api import http_spec
+from order_graph.api.context import Context
+from order_graph.api.websocket import TextFrames
+
+PLAIN_POST = frozenset({OperationType.QUERY, OperationType.MUTATION})
+
+
+def never_ran(result: ExecutionResult) -> bool:
+    """Refused before execution: parsing, validation, a limit, or coercing the variables (which
+    graphql-core reports as errors without a path and no data)."""
+    if isinstance(result, PreExecutionError):
+        return True
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(e.path is None for e in errors)
+
+
+class SpecView(GraphQL[Context, None]):
+    websocket_adapter_class = TextFrames
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        try:
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        except InvalidOperationTypeError as exc:  # a query sent as a multipart subscription
+            raise http_spec.Refused(
+                f"A {exc.operation_type.value} cannot be answered as a subscription stream: "
+                "POST it with `Accept: application/json`.",
+                "BAD_REQUEST",
+                400,
+            ) from None
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from None
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=PLAIN_POST,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError:
+            raise http_spec.Refused(http_spec.STREAM_HINT, "STREAM_REQUIRED", 400) from None
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise HTTPException(400, "No GraphQL query found in the request") from None
+
+    async def process_result(
+        self, request: Request | WebSocket, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        body = await super().process_result(request, result)  # type: ignore[arg-type]
+        if never_ran(result):
+            body.pop("data", None)
+            request.state.request_error_status = http_spec.request_error_status(result.errors or [])
+        return body

@@ -1,0 +1,40 @@
+"""One real server for the real clients: authentication on, websocket compression on, keys
+made with the CLI, PostgreSQL, as in production."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support.keys import new_client
+from tests.support.servers import Server, running_server
+
+APP_SCOPES = "orders:read,orders:create,orders:transition,orders:update,events:read"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    server: Server
+    key: str  # a BFF's: reads, writes and events of every store
+    store: str
+    store_key: str  # a store's POS: reads and events of `store` only
+
+
+@pytest.fixture(scope="session")
+def deployment(postgres_url: str) -> Iterator[Deployment]:
+    store = f"store-{uuid.uuid4().hex[:10]}"
+    key = new_client(postgres_url, APP_SCOPES)
+    store_key = new_client(postgres_url, "orders:read,events:read", stores=store)
+    with running_server(
+        postgres_url, ORDER_GRAPH_AUTH="required", ORDER_GRAPH_WS_COMPRESSION="true"
+    ) as server:
+        yield Deployment(server, key, store, store_key)
+
+
+@pytest.fixture
+def store() -> str:
+    """A store of this test's own."""
+    return f"store-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,77 @@
+"""gql, the Python GraphQL client users run: over HTTP, and over websockets on either
+subprotocol, with the API key where a user puts it (a header; `connection_init` on a socket)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from gql import Client, GraphQLRequest
+from gql.client import AsyncClientSession
+from gql.transport.httpx import HTTPXAsyncTransport
+from gql.transport.websockets import WebsocketsTransport
+
+TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # graphql-transport-ws
+LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # graphql-ws
+PROTOCOLS = [TRANSPORT_WS, LEGACY_WS]
+
+
+def bearer(key: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"} if key else {}
+
+
+@asynccontextmanager
+async def http_session(url: str, key: str | None = None) -> AsyncIterator[AsyncClientSession]:
+    transport = HTTPXAsyncTransport(url=url, headers=bearer(key), timeout=30)
+    async with Client(transport=transport) as session:
+        yield session
+
+
+@asynccontextmanager
+async def ws_session(
+    url: str,
+    key: str | None = None,
+    protocol: str = TRANSPORT_WS,
+    init_payload: dict[str, Any] | None = None,
+) -> AsyncIterator[AsyncClientSession]:
+    transport = WebsocketsTransport(
+        url=url,
+        subprotocols=[protocol],
+        init_payload=bearer(key) if init_payload is None else init_payload,
+        connect_timeout=10,
+        ack_timeout=10,
+    )
+    async with Client(transport=transport) as session:
+        yield session
+
+
+async def execute(session: AsyncClientSession, query: str, **variables: Any) -> dict[str, Any]:
+    return await session.execute(GraphQLRequest(query, variable_values=variables))
+
+
+class Events:
+    """A subscription's results as they come; each wait fails after `within` seconds."""
+
+    def __init__(self, results: AsyncGenerator[dict[str, Any], None]) -> None:
+        self.results = results
+
+    async def next(self, within: float = 10.0) -> dict[str, Any]:
+        result = await asyncio.wait_for(anext(self.results), within)
+        event: dict[str, Any] = result["orderEvents"]
+        return event
+
+    async def take(self, count: int, within: float = 10.0) -> list[dict[str, Any]]:
+        return [await self.next(within) for _ in range(count)]
+
+
+@asynccontextmanager
+async def subscription(
+    session: AsyncClientSession, query: str, **variables: Any
+) -> AsyncIterator[Events]:
+    results = session.subscribe(GraphQLRequest(query, variable_values=variables))
+    try:
+        yield Events(results)
+    finally:
+        await results.aclose()
