@@ -27,6 +27,7 @@ from strawberry.subscriptions import (
     GRAPHQL_WS_PROTOCOL,
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
+from strawberry.types.unset import UnsetType
 
 from order_graph.api import fast_lane, graphiql, http_spec
 from order_graph.api.auth import NOBODY, Authenticator, Unauthenticated
@@ -202,7 +203,7 @@ class GraphQLApp(SpecView):
             request_id=request.state.request_id,
         )
 
-    async def on_ws_connect(self, context: Context) -> None:
+    async def on_ws_connect(self, context: Context) -> UnsetType:
         params = context.connection_params or {}
         authorization = params.get("authorization") or params.get("Authorization")
         client_id = params.get("clientId") or context.request.headers.get("x-client-id")
@@ -213,6 +214,8 @@ class GraphQLApp(SpecView):
             )
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from None
+        # No payload at all: graphql-ws 5 clients (GraphiQL's among them) refuse a null one.
+        return UnsetType()  # the singleton UNSET
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -50,18 +50,20 @@ PAGE = """<!doctype html>
 """
 
 INTRO = """\
-# order-graph: the shared order service. Docs (top left) browse the schema.
+# order-graph: the shared order service.
+# Browse the schema in Docs (the book icon, left).
 #
 # __AUTH__
 #
-# Clients pick what they need by tier (also served at /fragments.graphql):
-#   OrderSummary   list pages, status badges, a kitchen display's queue
-#   OrderStandard  an order card, a POS ticket: adds the channel, the customer, the items
-#   OrderFull      a detail page, a sync program: fees, discounts, the status history...
+# Three tiers (also served at /fragments.graphql):
+#   OrderSummary   lists, badges, a kitchen queue
+#   OrderStandard  + channel, customer, items
+#   OrderFull      + fees, discounts, history...
 #
-# Press the run button and pick an operation. Variables are in the Variables tab.
-# A subscription runs over a websocket until you stop it; pass the last cursor you
-# processed as $after to resume where you left off.
+# Run: the play button, then pick an operation.
+# Variables: the tab below. A subscription runs
+# until you stop it; set $after to the last cursor
+# you processed to resume from there.
 
 query OrderList($storeIds: [ID!]) {
   orders(filter: {storeIds: $storeIds}, first: 20) {
@@ -86,14 +88,14 @@ subscription FollowOrders($storeIds: [ID!], $after: String) {
 }
 
 """
-AUTH_ON = (
-    "Authentication is on: put your API key in the Headers tab below as\n"
-    '#   {"Authorization": "Bearer og_..."}   (keys come from `order-graph clients create`).'
-)
-AUTH_OFF = (
-    "Authentication is off on this server: the Headers tab names you with X-Client-Id.\n"
-    '# With it on, send {"Authorization": "Bearer og_..."} there instead.'
-)
+AUTH_ON = """\
+Authentication is on: put your API key in the
+# Headers tab: {"Authorization": "Bearer og_..."}
+# (keys come from `order-graph clients create`)."""
+AUTH_OFF = """\
+Authentication is off here: the Headers tab names
+# you with X-Client-Id. With it on, send your key:
+# {"Authorization": "Bearer og_..."}"""
 VARIABLES = '{\n  "storeIds": ["sh-jingan-001"],\n  "id": "T3JkZXI6MQ",\n  "after": null\n}'
 
 

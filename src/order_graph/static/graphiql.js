@@ -17,6 +17,9 @@
       defaultTabs: [
         { query: config.document, variables: config.variables, headers: config.headers },
       ],
+      // The editors of the first tab start from these, not from the tab itself.
+      variables: config.variables,
+      defaultHeaders: config.headers,
       defaultEditorToolsVisibility: "headers",
       shouldPersistHeaders: false,
     }),
