@@ -12,6 +12,7 @@ from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
+from websockets.exceptions import ConnectionClosed
 
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # graphql-transport-ws
 LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # graphql-ws
@@ -75,3 +76,13 @@ async def subscription(
         yield Events(results)
     finally:
         await results.aclose()
+
+
+def close_code(error: BaseException) -> int | None:
+    """The close code the server sent, as gql reports it: on the cause of its error."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ConnectionClosed) and cause.rcvd is not None:
+            return cause.rcvd.code
+        cause = cause.__cause__
+    return None
