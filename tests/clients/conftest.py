@@ -1,5 +1,5 @@
 """One real server for the real clients: authentication on, websocket compression on, keys
-made with the CLI, PostgreSQL, as in production."""
+made with the CLI, PostgreSQL, as in production, and one other site's web app allowed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tests.support.keys import new_client
 from tests.support.servers import Server, running_server
 
 APP_SCOPES = "orders:read,orders:create,orders:transition,orders:update,events:read"
+ALLOWED_ORIGIN = "https://admin.example.com"  # a web app on another site, allowed by CORS
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,10 @@ def deployment(postgres_url: str) -> Iterator[Deployment]:
     key = new_client(postgres_url, APP_SCOPES)
     store_key = new_client(postgres_url, "orders:read,events:read", stores=store)
     with running_server(
-        postgres_url, ORDER_GRAPH_AUTH="required", ORDER_GRAPH_WS_COMPRESSION="true"
+        postgres_url,
+        ORDER_GRAPH_AUTH="required",
+        ORDER_GRAPH_WS_COMPRESSION="true",
+        ORDER_GRAPH_ALLOWED_ORIGINS=ALLOWED_ORIGIN,
     ) as server:
         yield Deployment(server, key, store, store_key)
 

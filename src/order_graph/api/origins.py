@@ -30,7 +30,10 @@ EXPOSED_HEADERS = "X-Request-Id"
 
 def parse_origins(setting: str) -> frozenset[str]:
     """`ORDER_GRAPH_ALLOWED_ORIGINS`: comma-separated origins (`https://admin.example.com`)."""
-    return normalize_allowed_origins([o.strip() for o in setting.split(",") if o.strip()])
+    try:
+        return normalize_allowed_origins([o.strip() for o in setting.split(",") if o.strip()])
+    except ValueError as exc:
+        raise ValueError(f"ORDER_GRAPH_ALLOWED_ORIGINS: {exc}") from None
 
 
 class Origins:

@@ -2,14 +2,18 @@
 
 - websocket messages go out as text frames (`TextFrames`);
 - a plain POST runs queries and mutations; a subscription there is refused with the
-  transports to use, and one streamed over multipart or SSE runs as a subscription;
+  transports to use; over multipart or SSE a subscription streams, and a query or mutation
+  sent with a multipart `Accept` is answered as plain JSON;
 - an operation that never ran answers without a `data` entry, and records its status for
   `http_spec.finish`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError, parse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -20,12 +24,14 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.utils.operation import get_operation_type
 
 from order_graph.api import http_spec
 from order_graph.api.context import Context
 from order_graph.api.websocket import TextFrames
 
 PLAIN_POST = frozenset({OperationType.QUERY, OperationType.MUTATION})
+SUBSCRIPTION = OperationType.SUBSCRIPTION
 
 
 def never_ran(result: ExecutionResult) -> bool:
@@ -35,6 +41,15 @@ def never_ran(result: ExecutionResult) -> bool:
         return True
     errors = result.errors or []
     return result.data is None and bool(errors) and all(e.path is None for e in errors)
+
+
+def is_subscription(request_data: GraphQLRequestData) -> bool:
+    """False also for a document that does not parse: the executor reports that."""
+    try:
+        document = parse(request_data.query or "")
+        return get_operation_type(document, request_data.operation_name) is SUBSCRIPTION
+    except (GraphQLError, RuntimeError):
+        return False
 
 
 class SpecView(GraphQL[Context, None]):
@@ -49,17 +64,17 @@ class SpecView(GraphQL[Context, None]):
         root_value: None,
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        if (
+            isinstance(request_data, GraphQLRequestData)
+            and request_data.protocol == "multipart-subscription"
+            and not is_subscription(request_data)
+        ):
+            # A query or mutation whose client also accepts a subscription stream: plain JSON.
+            request_data = replace(request_data, protocol="http")
         try:
             return await super().execute_operation(
                 request, request_adapter, request_data, context, root_value, sub_response
             )
-        except InvalidOperationTypeError as exc:  # a query sent as a multipart subscription
-            raise http_spec.Refused(
-                f"A {exc.operation_type.value} cannot be answered as a subscription stream: "
-                "POST it with `Accept: application/json`.",
-                "BAD_REQUEST",
-                400,
-            ) from None
         except CannotGetOperationTypeError as exc:
             raise HTTPException(400, exc.as_http_error_reason()) from None
 
