@@ -52,3 +52,34 @@ async def test_sigterm_drains_requests_closes_subscriptions_and_exits_cleanly(
             assert response.json()["data"]["createOrder"]["order"]["version"] == 1
 
         assert await asyncio.to_thread(stop_server, server) == 0
+
+
+@pytest.mark.parametrize(
+    ("accept", "ending"),
+    [
+        ("text/event-stream", b"event: complete\r\ndata:"),
+        ("multipart/mixed;boundary=graphql;subscriptionSpec=1.0,application/json", b"--graphql--"),
+    ],
+    ids=["sse", "multipart"],
+)
+async def test_sigterm_ends_subscriptions_over_http_at_once(
+    postgres_url: str, store_id: str, accept: str, ending: bytes
+) -> None:
+    grace = 120  # a stream left to the grace period would outlast the deadline below
+    async with (
+        server_in_background(postgres_url, ORDER_GRAPH_SHUTDOWN_GRACE=str(grace)) as server,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        create = {"query": CREATE, "variables": {"input": order_input(store_id)}}
+        assert (await http.post(server.http_url, json=create)).status_code == 200
+        follow = {"query": EVENTS, "variables": {"filter": {"storeIds": [store_id]}}}
+        received = b""
+        async with asyncio.timeout(30):
+            request = http.stream("POST", server.http_url, json=follow, headers={"accept": accept})
+            async with request as stream:
+                async for chunk in stream.aiter_bytes():
+                    received += chunk
+                    if b"CREATED" in received and server.process.poll() is None:
+                        server.process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(stop_server, server) == 0
+        assert received.rstrip().endswith(ending), received[-200:]

@@ -5,11 +5,13 @@
   transports to use; over multipart or SSE a subscription streams, and a query or mutation
   sent with a multipart `Accept` is answered as plain JSON;
 - an operation that never ran answers without a `data` entry, and records its status for
-  `http_spec.finish`.
+  `http_spec.finish`;
+- subscription streams end cleanly when the server drains (`streams`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -20,6 +22,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.streaming import (
+    MULTIPART_SUBSCRIPTION_CONTENT_TYPE,
+    MultipartSubscriptionTransport,
+    SSETransport,
+)
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -28,10 +35,16 @@ from strawberry.utils.operation import get_operation_type
 
 from order_graph.api import http_spec
 from order_graph.api.context import Context
+from order_graph.api.streams import TextStream, until_drained
 from order_graph.api.websocket import TextFrames
 
 PLAIN_POST = frozenset({OperationType.QUERY, OperationType.MUTATION})
 SUBSCRIPTION = OperationType.SUBSCRIPTION
+# How each stream says it is over, by its media type.
+ENDINGS = {
+    SSETransport.headers["Content-Type"]: SSETransport().encode_complete(),
+    MULTIPART_SUBSCRIPTION_CONTENT_TYPE: MultipartSubscriptionTransport().encode_complete(),
+}
 
 
 def never_ran(result: ExecutionResult) -> bool:
@@ -103,6 +116,18 @@ class SpecView(GraphQL[Context, None]):
             raise HTTPException(400, exc.as_http_error_reason()) from None
         except MissingQueryError:
             raise HTTPException(400, "No GraphQL query found in the request") from None
+
+    async def create_streaming_response(
+        self,
+        request: Request | WebSocket,
+        stream: TextStream,
+        sub_response: Response,
+        headers: Mapping[str, str],
+    ) -> Response:
+        ending = ENDINGS.get(headers.get("Content-Type", ""))
+        if ending is not None:
+            stream = until_drained(stream, ending)
+        return await super().create_streaming_response(request, stream, sub_response, headers)
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult
