@@ -3,14 +3,15 @@ made with the CLI, PostgreSQL, as in production, and one other site's web app al
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 
 from tests.support.keys import new_client
-from tests.support.servers import Server, running_server
+from tests.support.servers import Server, server_in_background
 
 APP_SCOPES = "orders:read,orders:create,orders:transition,orders:update,events:read"
 ALLOWED_ORIGIN = "https://admin.example.com"  # a web app on another site, allowed by CORS
@@ -24,12 +25,15 @@ class Deployment:
     store_key: str  # a store's POS: reads and events of `store` only
 
 
-@pytest.fixture(scope="session")
-def deployment(postgres_url: str) -> Iterator[Deployment]:
+@pytest.fixture(scope="package")
+async def deployment(postgres_url: str) -> AsyncIterator[Deployment]:
+    """Stopped once the client tests are done, so later tests see no listener of it."""
     store = f"store-{uuid.uuid4().hex[:10]}"
-    key = new_client(postgres_url, APP_SCOPES)
-    store_key = new_client(postgres_url, "orders:read,events:read", stores=store)
-    with running_server(
+    key, store_key = await asyncio.gather(  # two CLI runs at once
+        asyncio.to_thread(new_client, postgres_url, APP_SCOPES),
+        asyncio.to_thread(new_client, postgres_url, "orders:read,events:read", store),
+    )
+    async with server_in_background(
         postgres_url,
         ORDER_GRAPH_AUTH="required",
         ORDER_GRAPH_WS_COMPRESSION="true",

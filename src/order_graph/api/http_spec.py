@@ -14,6 +14,7 @@ status of an answer whose operation never ran.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -52,6 +53,7 @@ class Negotiated:
     streaming: bool  # the client asked for a multipart or SSE stream
 
 
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept headers
 def negotiate(accept: str | None) -> Negotiated | None:
     """The answer's media type, by the client's preference (`q`, then order); None: none."""
     if accept is None or not accept.strip():
@@ -103,10 +105,8 @@ def not_acceptable() -> Response:
 async def operation_body(request: Request) -> tuple[bytes, bool]:
     """The body as JSON, and whether it was converted to JSON; Refused (415) for a media type
     GraphQL over HTTP does not define."""
-    content_type, *params = request.headers.get("content-type", "").split(";")
-    kind = content_type.strip().lower()
-    charset = dict(p.strip().lower().partition("=")[::2] for p in params).get("charset")
-    if charset not in (None, "utf-8", '"utf-8"'):
+    kind, charset = _media_type(request.headers.get("content-type", ""))
+    if charset not in (None, "utf-8"):
         raise Refused("Request bodies must be UTF-8.", "UNSUPPORTED_MEDIA_TYPE", 415)
     if kind == JSON:
         return await request.body(), False
@@ -128,6 +128,15 @@ async def operation_body(request: Request) -> tuple[bytes, bool]:
         "UNSUPPORTED_MEDIA_TYPE",
         415,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _media_type(content_type: str) -> tuple[str, str | None]:
+    """A Content-Type's media type and charset, lowercase."""
+    kind, *params = content_type.split(";")
+    pairs = (param.strip().lower().partition("=") for param in params)
+    charset = {key: value.strip('"') for key, _, value in pairs}.get("charset")
+    return kind.strip().lower(), charset
 
 
 def with_body(request: Request, body: bytes) -> Request:
