@@ -4,19 +4,18 @@ with the outside network blocked in tests/clients/graphiql.test.mjs.)"""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from graphql import OperationDefinitionNode, build_schema, parse, validate
 
-from order_graph.app import create_app
-from order_graph.config import Settings
+from tests.support.apps import in_process
 
 ROOT = Path(__file__).parents[2]
 CONFIG = re.compile(r'<script type="application/json" id="order-graph-config">(.*?)</script>')
@@ -25,15 +24,7 @@ Client = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 @pytest.fixture
 def client(sqlite_url: str) -> Client:
-    @asynccontextmanager
-    async def make(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(Settings(database_url=sqlite_url, **settings))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://og") as http:
-            yield http
-        await app.state.db.dispose()
-
-    return make
+    return functools.partial(in_process, sqlite_url)
 
 
 async def page(http: httpx.AsyncClient) -> str:

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from order_graph.app import create_app
-from order_graph.config import Settings
+from tests.support.apps import in_process
 
 GR = "application/graphql-response+json"
 JSON = "application/json"
@@ -19,11 +18,8 @@ TYPENAME = {"query": "{ __typename }"}
 
 @pytest.fixture(scope="module")
 async def http(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url=sqlite_url, auth="off"))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://order-graph") as client:
+    async with in_process(sqlite_url, auth="off") as client:
         yield client
-    await app.state.db.dispose()
 
 
 async def post(http: httpx.AsyncClient, accept: str | None, body: Any) -> httpx.Response:
@@ -167,10 +163,7 @@ async def test_a_get_runs_nothing_and_names_post(http: httpx.AsyncClient) -> Non
 async def test_an_unauthenticated_call_is_a_401_in_the_media_type_asked_for(
     sqlite_url: str,
 ) -> None:
-    app = create_app(Settings(database_url=sqlite_url, auth="required"))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://order-graph") as client:
+    async with in_process(sqlite_url, auth="required") as client:
         response = await post(client, GR, TYPENAME)
-    await app.state.db.dispose()
     assert (response.status_code, response.headers["content-type"]) == (401, GR)
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

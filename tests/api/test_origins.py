@@ -9,17 +9,15 @@ import pytest
 
 from order_graph.app import create_app
 from order_graph.config import Settings
+from tests.support.apps import in_process
 
 TYPENAME = {"query": "{ __typename }"}
 
 
 @pytest.fixture(scope="module")
 async def http(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url=sqlite_url, auth="off"))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://og.internal") as client:
+    async with in_process(sqlite_url, auth="off") as client:
         yield client
-    await app.state.db.dispose()
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ import { getMainDefinition } from "@apollo/client/utilities";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 import {
-  CREATE, FULL_ORDER, MOVE, SKINNY, createOrder, env, move, newStore, orderInput, take,
+  CREATE, FULL_ORDER, MOVE, SKINNY, createOrder, env, move, newStore, onlyStoreUntil,
+  orderInput, take,
 } from "./support.mjs";
 
 /** Every request an HttpLink makes, with the answer's status and media type. */
@@ -148,11 +149,7 @@ test("HttpLink alone: a store-bound key's multipart subscription sees its store 
   const mine = await createOrder(env.store);
   const own = events(apollo(httpLink(env.storeKey)), SKINNY, { fromStart: true });
   try {
-    let event;
-    do {
-      [event] = await own.take(1);
-      assert.equal(event.storeId, env.store);
-    } while (event.orderId !== mine.id);
+    await onlyStoreUntil(own, env.store, mine.id);
   } finally {
     own.stop();
   }

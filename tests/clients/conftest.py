@@ -38,6 +38,7 @@ async def deployment(postgres_url: str) -> AsyncIterator[Deployment]:
         ORDER_GRAPH_AUTH="required",
         ORDER_GRAPH_WS_COMPRESSION="true",
         ORDER_GRAPH_ALLOWED_ORIGINS=ALLOWED_ORIGIN,
+        ORDER_GRAPH_DB_POOL_SIZE="4",  # the machine's PostgreSQL is shared
     ) as server:
         yield Deployment(server, key, store, store_key)
 

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 import {
-  CREATE, FAT, FULL_ORDER, SKINNY, createOrder, env, move, newStore, orderInput, take, within,
+  CREATE, FAT, FULL_ORDER, SKINNY, createOrder, env, follow, move, newStore, onlyStoreUntil,
+  orderInput, take, within,
 } from "./support.mjs";
 
 function connect(key = env.key) {
@@ -21,20 +22,6 @@ async function once(client, query, variables) {
   const [result] = await take(client.iterate({ query, variables }), 1, "a result");
   assert.equal(result.errors, undefined, JSON.stringify(result.errors));
   return result.data;
-}
-
-function events(client, query, variables) {
-  const results = client.iterate({ query, variables });
-  return {
-    async take(count) {
-      const values = await take(results, count, `${count} events`);
-      return values.map((result) => {
-        assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-        return result.data.orderEvents;
-      });
-    },
-    stop: () => results.return(),
-  };
 }
 
 test("a mutation and an OrderFull query run over the websocket", async () => {
@@ -55,7 +42,7 @@ test("skinny events arrive live, and a resume delivers exactly what was missed",
   const order = await createOrder(store);
   const client = connect();
   try {
-    const live = events(client, SKINNY, { filter: { storeIds: [store] }, fromStart: true });
+    const live = follow(client, SKINNY, { filter: { storeIds: [store] }, fromStart: true });
     const [created] = await live.take(1); // replayed: the subscription is live
     await move(order.id, "PAID", 1);
     const [paid] = await live.take(1);
@@ -64,7 +51,7 @@ test("skinny events arrive live, and a resume delivers exactly what was missed",
 
     await move(order.id, "ACCEPTED", 2); // while nobody listens
     await move(order.id, "FULFILLING", 3);
-    const resumed = events(client, SKINNY, { filter: { storeIds: [store] }, after: paid.cursor });
+    const resumed = follow(client, SKINNY, { filter: { storeIds: [store] }, after: paid.cursor });
     const missed = await resumed.take(2);
     await resumed.stop();
     assert.deepEqual(missed.map((e) => e.mainStatus), ["ACCEPTED", "FULFILLING"]);
@@ -79,7 +66,7 @@ test("fat events carry the order in the OrderFull tier", async () => {
   await move(order.id, "PAID", 1);
   const client = connect();
   try {
-    const fat = events(client, FAT, { filter: { storeIds: [store] }, fromStart: true });
+    const fat = follow(client, FAT, { filter: { storeIds: [store] }, fromStart: true });
     const received = await fat.take(2);
     await fat.stop();
     assert.deepEqual(received.map((e) => e.version), [1, 2]);
@@ -98,12 +85,8 @@ test("a key bound to one store follows that store's events only", async () => {
   const mine = await createOrder(env.store);
   const client = connect(env.storeKey);
   try {
-    const own = events(client, SKINNY, { fromStart: true });
-    let event;
-    do {
-      [event] = await own.take(1);
-      assert.equal(event.storeId, env.store, JSON.stringify(event));
-    } while (event.orderId !== mine.id);
+    const own = follow(client, SKINNY, { fromStart: true });
+    await onlyStoreUntil(own, env.store, mine.id);
     await own.stop();
   } finally {
     await client.dispose();

@@ -3,24 +3,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "graphql-sse";
-import { FULL_ORDER, SKINNY, createOrder, env, move, newStore, take } from "./support.mjs";
+import {
+  FULL_ORDER, SKINNY, createOrder, env, follow, move, newStore, onlyStoreUntil,
+} from "./support.mjs";
 
 function connect(key = env.key) {
   return createClient({ url: env.httpUrl, headers: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
-}
-
-function events(client, variables) {
-  const results = client.iterate({ query: SKINNY, variables });
-  return {
-    async take(count) {
-      const values = await take(results, count, `${count} events`);
-      return values.map((result) => {
-        assert.equal(result.errors, undefined, JSON.stringify(result.errors));
-        return result.data.orderEvents;
-      });
-    },
-    stop: () => results.return(),
-  };
 }
 
 test("a subscription follows a store live, and resumes after the last cursor", async () => {
@@ -28,13 +16,13 @@ test("a subscription follows a store live, and resumes after the last cursor", a
   try {
     const store = newStore();
     const order = await createOrder(store);
-    const live = events(client, { filter: { storeIds: [store] }, fromStart: true });
+    const live = follow(client, SKINNY, { filter: { storeIds: [store] }, fromStart: true });
     const [created] = await live.take(1);
     await move(order.id, "PAID", 1);
     const [paid] = await live.take(1);
     await live.stop();
     await move(order.id, "ACCEPTED", 2);
-    const resumed = events(client, { filter: { storeIds: [store] }, after: paid.cursor });
+    const resumed = follow(client, SKINNY, { filter: { storeIds: [store] }, after: paid.cursor });
     const [accepted] = await resumed.take(1);
     await resumed.stop();
     assert.deepEqual([created.version, paid.version, accepted.version], [1, 2, 3]);
@@ -48,12 +36,8 @@ test("a store-bound key's stream carries its store only", async () => {
   const mine = await createOrder(env.store);
   const client = connect(env.storeKey);
   try {
-    const own = events(client, { fromStart: true });
-    let event;
-    do {
-      [event] = await own.take(1);
-      assert.equal(event.storeId, env.store);
-    } while (event.orderId !== mine.id);
+    const own = follow(client, SKINNY, { fromStart: true });
+    await onlyStoreUntil(own, env.store, mine.id);
     await own.stop();
   } finally {
     client.dispose();

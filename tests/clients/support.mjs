@@ -99,3 +99,27 @@ export async function take(iterator, count, what) {
   }
   return values;
 }
+
+/** A subscription of a client with `iterate()` (graphql-ws, graphql-sse), event by event. */
+export function follow(client, query, variables) {
+  const results = client.iterate({ query, variables });
+  return {
+    async take(count) {
+      const values = await take(results, count, `${count} events`);
+      return values.map((result) => {
+        if (result.errors) throw new Error(JSON.stringify(result.errors));
+        return result.data.orderEvents;
+      });
+    },
+    stop: () => results.return(),
+  };
+}
+
+/** Takes a subscription's events up to `orderId`'s, failing on an event of another store. */
+export async function onlyStoreUntil(subscription, storeId, orderId) {
+  for (;;) {
+    const [event] = await subscription.take(1);
+    if (event.storeId !== storeId) throw new Error(`another store's event: ${JSON.stringify(event)}`);
+    if (event.orderId === orderId) return;
+  }
+}
