@@ -115,7 +115,7 @@ class GraphQLApp(SpecView):
         )
         super().__init__(
             self.order_schema,
-            # GET serves GraphiQL only (graphiql.answer_get): every operation is a POST, and
+            # GET serves GraphiQL only (graphiql.answer_other): every operation is a POST, and
             # every POST is authenticated before it runs.
             graphql_ide=None,
             allow_queries_via_get=False,
@@ -155,7 +155,7 @@ class GraphQLApp(SpecView):
         if int(request.headers.get("content-length") or 0) > self.max_body_bytes:
             return error_response("The request body is too large.", 413, "REQUEST_TOO_LARGE")
         if request.method != "POST":
-            return graphiql.answer_get(request, self.graphiql_page)
+            return graphiql.answer_other(request, self.graphiql_page)
         negotiated = http_spec.negotiate(request.headers.get("accept"))
         if negotiated is None:
             return http_spec.not_acceptable()
@@ -293,7 +293,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return await metrics_endpoint(request)
 
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *(graphiql.routes() if settings.graphiql else []),
         Route("/metrics", metrics),
         WebSocketRoute("/graphql", graphql),

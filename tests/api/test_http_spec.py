@@ -154,10 +154,16 @@ async def test_a_query_that_also_accepts_a_subscription_stream_is_answered_as_js
     assert response.json()["data"] == {"__typename": "Query"}
 
 
-async def test_a_get_runs_nothing_and_names_post(http: httpx.AsyncClient) -> None:
-    response = await http.get("/graphql", headers={"accept": JSON})
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+async def test_other_methods_run_nothing_and_name_post(
+    http: httpx.AsyncClient, method: str
+) -> None:
+    # PUT is how graphql-sse's single-connection mode would reserve a stream.
+    response = await http.request(method, "/graphql", headers={"accept": JSON})
     assert (response.status_code, response.headers["allow"]) == (405, "POST")
-    assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+    assert "POST" in error["message"]
 
 
 async def test_an_unauthenticated_call_is_a_401_in_the_media_type_asked_for(

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from order_graph.api import http_spec
+
 VENDOR = "graphene_django_graphiql_static"
 VENDOR_DIR = "static/graphene_django_graphiql_static"
 VENDOR_FILES = {
@@ -163,20 +165,10 @@ def wants_page(request: Request) -> bool:
     return "query" not in request.query_params and ("text/html" in accept or "*/*" in accept)
 
 
-def answer_get(request: Request, html: str | None) -> Response:
-    """A GET: the page for a browser (404 when GraphiQL is off); operations are POSTs."""
-    if wants_page(request):
+def answer_other(request: Request, html: str | None) -> Response:
+    """Anything but a POST: the page for a browser (404 when GraphiQL is off), else 405."""
+    if request.method in ("GET", "HEAD") and wants_page(request):
         if html is None:
             return Response("GraphiQL is switched off here.", 404, media_type="text/plain")
         return HTMLResponse(html)
-    body = {
-        "errors": [
-            {
-                "message": "Send GraphQL operations as POST requests; a GET serves GraphiQL.",
-                "extensions": {"code": "METHOD_NOT_ALLOWED"},
-            }
-        ]
-    }
-    return Response(
-        orjson.dumps(body), 405, headers={"Allow": "POST"}, media_type="application/json"
-    )
+    return http_spec.method_not_allowed()

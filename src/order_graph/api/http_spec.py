@@ -102,6 +102,19 @@ def not_acceptable() -> Response:
     )
 
 
+def method_not_allowed() -> Response:
+    response = errors_response(
+        "Send GraphQL operations as POST requests (a GET serves GraphiQL to browsers). For "
+        "graphql-sse, use its default distinct-connections mode: the single-connection mode "
+        "is not supported.",
+        "METHOD_NOT_ALLOWED",
+        405,
+        JSON,
+    )
+    response.headers["Allow"] = "POST"
+    return response
+
+
 async def operation_body(request: Request) -> tuple[bytes, bool]:
     """The body as JSON, and whether it was converted to JSON; Refused (415) for a media type
     GraphQL over HTTP does not define."""
