@@ -93,7 +93,8 @@ subscription FollowOrders($storeIds: [ID!], $after: String) {
 AUTH_ON = """\
 Authentication is on: put your API key in the
 # Headers tab: {"Authorization": "Bearer og_..."}
-# (keys come from `order-graph clients create`)."""
+# (from `order-graph clients create`), then
+# re-fetch the schema (the arrows, bottom left)."""
 AUTH_OFF = """\
 Authentication is off here: the Headers tab names
 # you with X-Client-Id. With it on, send your key:
