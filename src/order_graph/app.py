@@ -21,12 +21,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import (
-    GRAPHQL_SSE_PROTOCOL,
-    GRAPHQL_TRANSPORT_WS_PROTOCOL,
-    GRAPHQL_WS_PROTOCOL,
-    MULTIPART_SUBSCRIPTION_PROTOCOL,
-)
 from strawberry.types.unset import UnsetType
 
 from order_graph.api import fast_lane, graphiql, http_spec
@@ -36,7 +30,7 @@ from order_graph.api.limits import Limits
 from order_graph.api.origins import Origins, parse_origins
 from order_graph.api.persisted import PersistedQueries
 from order_graph.api.schema import build_schema
-from order_graph.api.view import SpecView
+from order_graph.api.view import SpecView, subscription_protocols
 from order_graph.config import Settings
 from order_graph.domain.status import MainStatus
 from order_graph.events.hub import EventHub
@@ -102,10 +96,6 @@ class GraphQLApp(SpecView):
         hub: EventHub,
         auth: Authenticator,
     ) -> None:
-        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
-        if settings.legacy_graphql_ws:
-            protocols.append(GRAPHQL_WS_PROTOCOL)
-        protocols += [MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL]
         self.order_schema = build_schema(
             limits_of(settings),
             settings.is_production,
@@ -119,17 +109,14 @@ class GraphQLApp(SpecView):
             # every POST is authenticated before it runs.
             graphql_ide=None,
             allow_queries_via_get=False,
-            subscription_protocols=protocols,
+            subscription_protocols=subscription_protocols(settings.legacy_graphql_ws),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
             # Origins (api/origins.py) has refused other pages before the view runs.
             allowed_origins=("*",),
         )
-        self.graphiql_page = (
-            graphiql.page(_packaged("fragments.graphql"), auth.required)
-            if settings.graphiql
-            else None
-        )
+        fragments = _packaged("fragments.graphql")
+        self.graphiql_page = graphiql.page(fragments, auth.required) if settings.graphiql else None
         self.persisted = PersistedQueries()
         self.max_body_bytes = settings.max_body_bytes
         self.max_cost = settings.max_cost

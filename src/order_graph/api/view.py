@@ -28,6 +28,12 @@ from strawberry.http.streaming import (
     SSETransport,
 )
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -45,6 +51,18 @@ ENDINGS = {
     SSETransport.headers["Content-Type"]: SSETransport().encode_complete(),
     MULTIPART_SUBSCRIPTION_CONTENT_TYPE: MultipartSubscriptionTransport().encode_complete(),
 }
+
+
+def subscription_protocols(legacy_graphql_ws: bool) -> list[str]:
+    """Websockets (graphql-transport-ws, and the legacy graphql-ws unless switched off), then
+    subscriptions over HTTP: multipart (Apollo's) and server-sent events (graphql-sse)."""
+    legacy = [GRAPHQL_WS_PROTOCOL] if legacy_graphql_ws else []
+    return [
+        GRAPHQL_TRANSPORT_WS_PROTOCOL,
+        *legacy,
+        MULTIPART_SUBSCRIPTION_PROTOCOL,
+        GRAPHQL_SSE_PROTOCOL,
+    ]
 
 
 def never_ran(result: ExecutionResult) -> bool:
