@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from order_graph.api import ids
 from order_graph.storage.database import Database
-from tests.api.conftest import CreateOrder, StatementCounter
+from tests.api.conftest import CreateOrder, StatementCounter, order_input
 from tests.conftest import GraphQLClient
 from tests.support.subgraph import entities, missing_order, order_ref, tier
 
@@ -264,6 +264,26 @@ async def test_the_subgraph_answers_the_public_queries_as_the_public_endpoint_do
     variables = {"filter": {"storeIds": [store_id]}, "first": 2, "after": None}
     for _ in range(2):  # the second time through the compiled path's cache
         assert await subgraph.raw(LIST, variables) == await gql.raw(LIST, variables)
+
+
+async def test_every_operation_that_returns_an_order_can_follow_its_references(
+    subgraph: SubgraphClient, store_id: str
+) -> None:
+    references = "id store { id } customer { id }"
+    created = await subgraph.execute(
+        f"""mutation($input: CreateOrderInput!) {{
+          createOrder(input: $input) {{ order {{ {references} }} errors {{ code }} }} }}""",
+        {"input": order_input(store_id, customerId="cust-9")},
+    )
+    order = created["createOrder"]["order"]
+    found = await subgraph.execute(
+        f"""query($id: ID!) {{ node(id: $id) {{ ... on Order {{ {references} }} }}
+          order(id: $id) {{ {references} }} ordersByIds(ids: [$id]) {{ {references} }} }}""",
+        {"id": order["id"]},
+    )
+
+    assert order == {"id": order["id"], "store": {"id": store_id}, "customer": {"id": "cust-9"}}
+    assert found == {"node": order, "order": order, "ordersByIds": [order]}
 
 
 async def test_the_cost_counts_every_representation(
