@@ -4,7 +4,9 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint schema bench bench-quick clean
+FEDERATION := tests/federation
+
+.PHONY: run test lint schema bench bench-quick clean federation-deps
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -28,11 +30,19 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
-test: lint
+test: lint federation-deps
 	$(BIN)/pytest
+
+# The federation tests' Node project: `npm ci` only when node_modules was not installed from
+# this very lock file (compared by content, not by timestamps).
+federation-deps:
+	@cmp -s $(FEDERATION)/package-lock.json $(FEDERATION)/node_modules/.installed-lock || \
+		(cd $(FEDERATION) && npm ci --no-audit --no-fund --loglevel=error && \
+		cp package-lock.json node_modules/.installed-lock)
 
 schema: $(RUN_STAMP)
 	$(BIN)/order-graph export-schema > schema.graphql
+	$(BIN)/order-graph export-schema --federation > subgraph.graphql
 
 bench: $(TEST_STAMP)
 	$(PY) bench/run.py
@@ -43,4 +53,4 @@ bench-quick: $(TEST_STAMP)
 	$(PY) bench/subscriptions.py --count 200
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(FEDERATION)/node_modules

@@ -29,6 +29,7 @@ from order_graph.api.auth import NOBODY, Authenticator, Unauthenticated
 from order_graph.api.context import Context
 from order_graph.api.limits import Limits
 from order_graph.api.schema import build_schema
+from order_graph.api.subgraph import build_subgraph_schema
 from order_graph.config import Settings
 from order_graph.domain.status import MainStatus
 from order_graph.events.hub import EventHub
@@ -93,11 +94,13 @@ class GraphQLApp(GraphQL[Context, None]):
         service: OrderService,
         hub: EventHub,
         auth: Authenticator,
+        subgraph: bool = False,
     ) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.legacy_graphql_ws:
             protocols.append(GRAPHQL_WS_PROTOCOL)
-        self.order_schema = build_schema(
+        build = build_subgraph_schema if subgraph else build_schema
+        self.order_schema = build(
             limits_of(settings),
             settings.is_production,
             settings.introspection,
@@ -106,7 +109,7 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         super().__init__(
             self.order_schema,
-            graphql_ide="graphiql" if settings.graphiql else None,
+            graphql_ide="graphiql" if settings.graphiql and not subgraph else None,
             # GET serves GraphiQL only: every operation is a POST, and every POST is
             # authenticated before it runs.
             allow_queries_via_get=False,
@@ -220,9 +223,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     auth = Authenticator(db, settings.auth == "required", settings.auth_cache_seconds)
     service = OrderService(db, observer=AppObserver(hub))
     graphql = GraphQLApp(settings, db, service, hub, auth)
+    # The federation subgraph, for routers: its own path and schema, the same checks.
+    subgraph = GraphQLApp(settings, db, service, hub, auth, subgraph=True)
     listener = None if db.is_sqlite else PostgresListener(settings.database_url, hub.poke)
     fragments = _packaged("fragments.graphql")
     printed = graphql.order_schema.as_str() + "\n"  # the served schema itself, not a rebuild
+    subgraph_printed = subgraph.order_schema.as_str() + "\n"
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -269,6 +275,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/fragments.graphql", text(fragments)),
         Route("/schema.graphql", text(printed)),
+        Route("/subgraph", subgraph, methods=["POST"]),
+        Route("/subgraph.graphql", text(subgraph_printed)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLog)])
     app.state.db = db

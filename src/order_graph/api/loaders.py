@@ -24,9 +24,14 @@ V = TypeVar("V")
 Fetch = Callable[[AsyncConnection, Sequence[K]], Awaitable[Mapping[K, V]]]
 
 
+# Ids per statement: PostgreSQL binds at most 32,767 parameters, and a router may send more
+# order representations than that when the body and cost limits are raised.
+MAX_BATCH = 5_000
+
+
 class _Loader(DataLoader[K, V]):
     def __init__(self, db: Database, fetch: Fetch[K, V], default: Callable[[], V]) -> None:
-        super().__init__()
+        super().__init__(max_batch_size=MAX_BATCH)
         self._db = db
         self._fetch = fetch
         self._default = default

@@ -93,14 +93,14 @@ class OrderSchema(strawberry.Schema):
                 )
 
 
-def build_schema(
-    limits: Limits | None = None,
-    production: bool = False,
-    introspection: bool = True,
-    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
-    compiled: bool = True,
-) -> strawberry.Schema:
-    limits = limits or Limits()
+def schema_extensions(
+    limits: Limits,
+    production: bool,
+    introspection: bool,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]],
+    compiled: bool,
+) -> list[Callable[[], SchemaExtension]]:
+    """What every request to a schema of this service goes through (the subgraph's too)."""
     # The limiters' rule classes are made once: ValidationCache keys on them, so rules made
     # afresh per request would make every validation a miss.
     rules = [
@@ -127,6 +127,19 @@ def build_schema(
         extensions.append(DisableIntrospection)
     if production:
         extensions.append(HideSuggestions)
+    return extensions
+
+
+def build_schema(
+    limits: Limits | None = None,
+    production: bool = False,
+    introspection: bool = True,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    compiled: bool = True,
+) -> strawberry.Schema:
+    extensions = schema_extensions(
+        limits or Limits(), production, introspection, extra_extensions, compiled
+    )
     return OrderSchema(
         query=Query,
         mutation=Mutation,
