@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain import item_rules, lifecycle, limits
 from order_graph.domain.access import Principal, Scope
-from order_graph.domain.changes import CancelItems, ChangeItems, OrderChangeRecord
+from order_graph.domain.changes import CancelItems, ChangeItems, ItemsPlan, OrderChangeRecord
 from order_graph.domain.errors import ErrorCode, Rejected, not_found
 from order_graph.domain.model import (
     Change,
     CreateOrder,
     DiscountInput,
     EventType,
+    ItemRecord,
     OrderRecord,
     StatusChangeRecord,
     SubStatusDefinition,
@@ -37,6 +38,7 @@ from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
 T = TypeVar("T")
+Command = TypeVar("Command", ChangeItems, CancelItems)
 Clock = Callable[[], datetime]
 
 # A unique-key race (two requests with one idempotency key or one externalRef) rolls the loser
@@ -83,14 +85,6 @@ class ItemsOutcome:
 
     order: OrderRecord
     preview: Preview | None
-
-
-def _replay(operation: str, key: str | None, request: object, dry_run: bool) -> Replay | None:
-    """A dry run changes nothing, so it neither replays nor remembers a key."""
-    _check_key(key)
-    if key is None or dry_run:
-        return None
-    return Replay(operation, key, idempotency.fingerprint(request))
 
 
 def utc_now() -> datetime:
@@ -257,18 +251,10 @@ class OrderService:
     ) -> ItemsOutcome:
         """Adds, removes or re-counts lines before payment, with the caller's new discount
         results; every total is derived again."""
-        request = [order_id, dataclasses.asdict(command), expected_version]
-        replay = _replay("changeItems", idempotency_key, request, dry_run)
-
-        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
-            items = (await store.items_by_order(conn, [order.id]))[order.id]
-            made = await item_store.count(conn, order.id)
-            plan = item_rules.change_items(order, items, command, made)
-            return item_rules.change_of(plan, await item_store.apply_items(conn, order.id, plan))
-
-        return await self._items_change(
-            principal, order_id, expected_version, decide, command.reason, replay, dry_run
-        )
+        return await self._items(
+            principal, "changeItems", order_id, command, item_rules.change_items, expected_version,
+            idempotency_key, dry_run,
+        )  # fmt: skip
 
     async def cancel_items(
         self,
@@ -281,33 +267,40 @@ class OrderService:
     ) -> ItemsOutcome:
         """Cancels units of lines after payment, with the caller's refund; cancelling every
         remaining unit cancels the order in the same change."""
-        request = [order_id, dataclasses.asdict(command), expected_version]
-        replay = _replay("cancelItems", idempotency_key, request, dry_run)
+        return await self._items(
+            principal, "cancelItems", order_id, command, item_rules.cancel_items, expected_version,
+            idempotency_key, dry_run,
+        )  # fmt: skip
+
+    async def _items(
+        self,
+        principal: Principal,
+        operation: str,
+        order_id: int,
+        command: Command,
+        rule: Callable[[OrderRecord, list[ItemRecord], Command, int], ItemsPlan],
+        expected_version: int | None,
+        idempotency_key: str | None,
+        dry_run: bool,
+    ) -> ItemsOutcome:
+        """An item change through the skeleton: `rule` plans it, its rows are written, and
+        the skeleton applies and records it (or, for a dry run, rolls it back)."""
+        _check_key(idempotency_key)
+        replay = None
+        if idempotency_key is not None and not dry_run:  # a dry run changes nothing to replay
+            request = [order_id, dataclasses.asdict(command), expected_version]
+            replay = Replay(operation, idempotency_key, idempotency.fingerprint(request))
 
         async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             items = (await store.items_by_order(conn, [order.id]))[order.id]
-            made = await item_store.count(conn, order.id)
-            plan = item_rules.cancel_items(order, items, command, made)
+            plan = rule(order, items, command, await item_store.count(conn, order.id))
             return item_rules.change_of(plan, await item_store.apply_items(conn, order.id, plan))
 
-        return await self._items_change(
-            principal, order_id, expected_version, decide, command.reason, replay, dry_run
-        )
-
-    async def _items_change(
-        self,
-        principal: Principal,
-        order_id: int,
-        expected_version: int | None,
-        decide: Decide,
-        reason: str | None,
-        replay: Replay | None,
-        dry_run: bool,
-    ) -> ItemsOutcome:
         run = DryRun() if dry_run else None
         order = await self._change(
-            principal, Scope.ORDERS_UPDATE, order_id, expected_version, decide, reason, replay, run
-        )
+            principal, Scope.ORDERS_UPDATE, order_id, expected_version, decide, command.reason,
+            replay, run,
+        )  # fmt: skip
         return ItemsOutcome(order, None if run is None else run.preview)
 
     async def define_sub_status(

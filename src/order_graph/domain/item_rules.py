@@ -236,9 +236,13 @@ def _lines(
                 (*at, "quantity"),
             )
             continue
-        if minimum == 1 and not 1 <= line.quantity <= item.active_quantity:
+        active = item.active_quantity
+        if minimum == 1 and not 1 <= line.quantity <= active:
             check.fail(
-                f"Cancel from 1 to {item.active_quantity} units: that many are active.",
+                f"{active} of this line {'is' if active == 1 else 'are'} active: cancel from 1 "
+                f"to {active}."
+                if active
+                else "No unit of this line is active any more.",
                 (*at, "quantity"),
             )
             continue
