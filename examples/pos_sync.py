@@ -34,7 +34,6 @@ from typing import Any
 
 import httpx
 import nats
-import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 log = logging.getLogger("pos_sync")
@@ -159,7 +158,9 @@ async def sync(options: Options, http: httpx.AsyncClient | None = None) -> int:
         while True:
             try:
                 messages = await subscription.fetch(options.batch, timeout=options.wait_seconds)
-            except nats.errors.TimeoutError:
+            # nats-py raises its own TimeoutError, or asyncio's when the wait ran out before
+            # its second pull request (under load): both are the builtin TimeoutError.
+            except TimeoutError:
                 if options.once:
                     return applied
                 continue
