@@ -354,7 +354,7 @@ def test_item_changes_keep_the_money_and_the_history_consistent(http: TestClient
     run_state_machine_as_test(
         ItemChanges,
         settings=settings(
-            max_examples=15,
+            max_examples=12,
             stateful_step_count=15,
             deadline=None,
             database=None,

@@ -28,9 +28,13 @@ def server(postgres_url: str) -> Iterator[Server]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def key(postgres_url: str) -> str:
+    return new_client(postgres_url, SCOPES)
+
+
 @pytest.fixture
-async def http(server: Server, postgres_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    key = new_client(postgres_url, SCOPES)
+async def http(server: Server, key: str) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(headers=headers, timeout=60) as client:
         yield client
