@@ -128,7 +128,8 @@ def replay(first: Order, order: Order) -> None:
 
 def check_versions(order: Order) -> None:
     """Every version from 1 to the current one is in the history once: a status move or an
-    item change; only a cancellation of every unit is both, under one version."""
+    item change; only a cancellation of every unit is both, under one version. (This machine
+    makes no replaceDiscounts or updateOrder, whose versions only the event log records.)"""
     moves = [h["version"] for h in order["statusHistory"]]
     changes = [c["version"] for c in order["changes"]]
     assert len(set(moves)) == len(moves)
