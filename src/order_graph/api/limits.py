@@ -30,7 +30,7 @@ from strawberry.extensions import SchemaExtension
 
 # Default page sizes of the contract, and the usual length of lists that take no argument.
 PAGE_DEFAULTS = {"orders": 20, "orderEvents": 100}
-LIST_ESTIMATES = {"items": 10, "discounts": 5, "statusHistory": 10}
+LIST_ESTIMATES = {"items": 10, "discounts": 5, "statusHistory": 10, "changes": 1, "lines": 2}
 
 
 @dataclass(frozen=True)

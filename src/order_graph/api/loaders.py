@@ -10,12 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
+from order_graph.domain.changes import OrderChangeRecord
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
     OrderRecord,
     StatusChangeRecord,
 )
+from order_graph.preview import Preview
+from order_graph.storage import changes as item_store
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
@@ -56,11 +59,26 @@ class Loaders:
         self.history: _Loader[int, list[StatusChangeRecord]] = _Loader(
             db, store.history_by_order, list
         )
+        self.changes: _Loader[int, list[OrderChangeRecord]] = _Loader(
+            db, item_store.changes_by_order, list
+        )
 
     def forget(self, order_id: int) -> None:
         """After a change: later fields of this request must not see the order as it was."""
-        for loader in (self.orders, self.items, self.discounts, self.history):
+        for loader in (self.orders, self.items, self.discounts, self.history, self.changes):
             loader.clear(order_id)
+
+    @classmethod
+    def of_preview(cls, db: Database, preview: Preview) -> Loaders:
+        """Loaders that answer for a dry run's order from what it would be: it is not stored."""
+        loaders = cls(db)
+        order_id = preview.order.id
+        loaders.orders.prime(order_id, preview.order)
+        loaders.items.prime(order_id, preview.items)
+        loaders.discounts.prime(order_id, preview.discounts)
+        loaders.history.prime(order_id, preview.history)
+        loaders.changes.prime(order_id, preview.changes)
+        return loaders
 
     def prime(self, orders: Sequence[OrderRecord]) -> None:
         for order in orders:

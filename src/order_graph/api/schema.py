@@ -20,9 +20,11 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from order_graph.api.compiled import CompiledQueries
+from order_graph.api.item_changes import ItemMutations
 from order_graph.api.limits import HideSuggestions, Limits, QueryCost, RefuseNul
 from order_graph.api.loaders import FreshLoaders
 from order_graph.api.mutations import Mutation
@@ -142,7 +144,7 @@ def build_schema(
     )
     return OrderSchema(
         query=Query,
-        mutation=Mutation,
+        mutation=merge_types("Mutation", (Mutation, ItemMutations)),
         subscription=Subscription,
         types=[Order],
         extensions=extensions,

@@ -80,6 +80,7 @@ orders = Table(
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("refunded_total", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("external_platform", "external_order_id", name="uq_orders_external_ref"),
     Index("ix_orders_store_id_id", "store_id", "id"),
     Index("ix_orders_customer_id_id", "customer_id", "id"),
@@ -98,6 +99,7 @@ order_items = Table(
     Column("unit_price", BigInteger, nullable=False),
     Column("line_total", BigInteger, nullable=False),
     Column("attributes", Json, nullable=False),
+    Column("cancelled_quantity", Integer, nullable=False, server_default="0"),
 )
 
 order_discounts = Table(
@@ -127,6 +129,25 @@ status_changes = Table(
     Column("actor", String(128), nullable=False),
     Column("occurred_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
+)
+
+# Every item change of an order (domain/changes.py), immutable, with the version it produced.
+# `lines` and `discounts` hold what the change touched and the results the caller gave, in
+# minor units; `discounts` is null when a cancellation kept the stored ones.
+order_changes = Table(
+    "order_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("lines", Json, nullable=False),
+    Column("discounts", Json),
+    Column("refund_amount", BigInteger),
+    Column("reason", Text),
+    Column("actor", String(128), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    UniqueConstraint("order_id", "version", name="uq_order_changes_order_id_version"),
 )
 
 sub_status_definitions = Table(
