@@ -1,4 +1,4 @@
-"""Migration 0006 on a database that already holds orders: they read as nothing cancelled and
+"""Migration 0004 on a database that already holds orders: they read as nothing cancelled and
 nothing refunded, and can be cancelled from then on."""
 
 from __future__ import annotations

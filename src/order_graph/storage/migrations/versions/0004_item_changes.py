@@ -1,6 +1,6 @@
 """Item changes after placing an order: cancelled quantities, refunds, the change records.
 
-Revision ID: 0006
+Revision ID: 0004
 Revises: 0003
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 from order_graph.storage.tables import Id, Json, UtcDateTime
 
-revision = "0006"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
