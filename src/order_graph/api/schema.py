@@ -35,6 +35,9 @@ from order_graph.api.types import Order
 
 logger = logging.getLogger("order_graph.errors")
 
+# Every mutation of the API, in one root type: the public schema and the subgraph both serve it.
+RootMutation = merge_types("Mutation", (Mutation, ItemMutations))
+
 
 def is_unexpected(error: GraphQLError) -> bool:
     """A resolver's own crash, as opposed to a GraphQL or domain error meant for the caller."""
@@ -144,7 +147,7 @@ def build_schema(
     )
     return OrderSchema(
         query=Query,
-        mutation=merge_types("Mutation", (Mutation, ItemMutations)),
+        mutation=RootMutation,
         subscription=Subscription,
         types=[Order],
         extensions=extensions,
