@@ -14,8 +14,9 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from order_graph.domain import lifecycle, limits
+from order_graph.domain import deadlines, lifecycle, limits
 from order_graph.domain.access import Principal, Scope
+from order_graph.domain.deadlines import Deadline, DeadlineActionKind
 from order_graph.domain.errors import ErrorCode, Rejected, not_found
 from order_graph.domain.model import (
     Change,
@@ -29,6 +30,7 @@ from order_graph.domain.model import (
 from order_graph.domain.status import MainStatus, is_valid_sub_status_code
 from order_graph.domain.validation import validate_create
 from order_graph.events import log
+from order_graph.storage import deadlines as deadline_store
 from order_graph.storage import idempotency, sub_statuses
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
@@ -42,6 +44,8 @@ _ATTEMPTS = 3
 
 
 Decide = Callable[[AsyncConnection, OrderRecord], Awaitable[Change]]
+
+DEADLINE_ACTOR = Principal.trusted(deadlines.ACTOR)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -143,6 +147,7 @@ class OrderService:
                     order.id, None, order.main_status, None, order.sub_status, None, actor, now, 1
                 ),
             )
+            await deadline_store.enter(conn, order, None, now)
             if idempotency_key is not None:
                 await idempotency.remember(
                     conn, actor, "createOrder", idempotency_key, request_hash, order.id, now
@@ -254,6 +259,36 @@ class OrderService:
 
         return await self._write(attempt)
 
+    async def fire_deadline(self, deadline: Deadline) -> OrderRecord | None:
+        """Applies a due deadline once: under the order's lock it must still be pending (not
+        fired yet, the order still in the rule's status, the rule not removed) and due. Returns
+        the changed order, or None when there was nothing to do."""
+        rule = deadline.rule
+        fired: list[OrderRecord] = []
+
+        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
+            fired.clear()
+            current = await deadline_store.pending_one(conn, order.id, rule.id)
+            known: set[str] = set()
+            if rule.draft.action is DeadlineActionKind.SET_SUB_STATUS:
+                known = await sub_statuses.codes_for(conn, order.main_status)
+            change = deadlines.fire(current, order, self.clock(), known)
+            if change is None:
+                return Change(EventType.UPDATED)  # nothing to change, nothing to record
+            await deadline_store.forget(conn, order.id, rule.id)
+            fired.append(order)
+            return change
+
+        result = await self._change(
+            DEADLINE_ACTOR,
+            Scope.ORDERS_TRANSITION,
+            deadline.order_id,
+            None,
+            decide,
+            rule.draft.reason,
+        )
+        return result if fired and result.version != fired[0].version else None
+
     async def _change(
         self,
         principal: Principal,
@@ -322,6 +357,8 @@ class OrderService:
                     updated.version,
                 ),
             )
+        if updated.main_status is not order.main_status:
+            await deadline_store.enter(conn, updated, order.main_status, updated.updated_at)
         return updated
 
     async def _record(

@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
+from order_graph.domain.deadlines import Deadline
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
     OrderRecord,
     StatusChangeRecord,
 )
+from order_graph.storage import deadlines as deadline_store
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
@@ -56,10 +58,11 @@ class Loaders:
         self.history: _Loader[int, list[StatusChangeRecord]] = _Loader(
             db, store.history_by_order, list
         )
+        self.deadlines: _Loader[int, list[Deadline]] = _Loader(db, deadline_store.by_orders, list)
 
     def forget(self, order_id: int) -> None:
         """After a change: later fields of this request must not see the order as it was."""
-        for loader in (self.orders, self.items, self.discounts, self.history):
+        for loader in (self.orders, self.items, self.discounts, self.history, self.deadlines):
             loader.clear(order_id)
 
     def prime(self, orders: Sequence[OrderRecord]) -> None:

@@ -20,9 +20,11 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from order_graph.api.compiled import CompiledQueries
+from order_graph.api.deadlines import DeadlineMutations, DeadlineQueries
 from order_graph.api.limits import HideSuggestions, Limits, QueryCost, RefuseNul
 from order_graph.api.loaders import FreshLoaders
 from order_graph.api.mutations import Mutation
@@ -141,8 +143,8 @@ def build_schema(
         limits or Limits(), production, introspection, extra_extensions, compiled
     )
     return OrderSchema(
-        query=Query,
-        mutation=Mutation,
+        query=merge_types("Query", (Query, DeadlineQueries)),
+        mutation=merge_types("Mutation", (Mutation, DeadlineMutations)),
         subscription=Subscription,
         types=[Order],
         extensions=extensions,

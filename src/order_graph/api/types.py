@@ -10,8 +10,10 @@ from strawberry.scalars import JSON
 
 from order_graph.api import ids
 from order_graph.api.context import Info
+from order_graph.api.deadlines import OrderDeadline
 from order_graph.api.enums import Channel, DiscountKind, FulfillmentType, MainStatus
 from order_graph.api.loaders import Loaders
+from order_graph.domain.deadlines import next_of
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
@@ -172,6 +174,14 @@ class Order(Node):
         # An order replayed for an idempotent retry shows the history as it then stood.
         version = self.record.version
         return [StatusChange.of(change) for change in found if change.version <= version]
+
+    @strawberry.field(
+        description="The next deadline of this order in its main status; null "
+        "when no deadline rule applies (any more)."
+    )
+    async def deadline(self, info: Info) -> OrderDeadline | None:
+        found = next_of(await self._loaders(info).deadlines.load(self.record.id))
+        return None if found is None else OrderDeadline.of(found)
 
     @classmethod
     def of(cls, order: OrderRecord, loaders: Loaders | None = None) -> Order:
