@@ -223,9 +223,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     hub = EventHub(db)
     auth = Authenticator(db, settings.auth == "required", settings.auth_cache_seconds)
     service = OrderService(db, clock, observer=AppObserver(hub))
-    deadlines = DeadlineRunner(
-        service, settings.deadline_batch_size, settings.deadline_poll_seconds
-    )
+    deadlines = DeadlineRunner.of(service, settings)
     graphql = GraphQLApp(settings, db, service, hub, auth)
     # The federation subgraph, for routers: its own path and schema, the same checks.
     subgraph = GraphQLApp(settings, db, service, hub, auth, subgraph=True)

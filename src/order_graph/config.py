@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     deadline_runner: bool = True
     deadline_poll_seconds: float = 1.0
     deadline_batch_size: int = 100
+    deadline_concurrency: int = 4
     deadline_metrics_port: int | None = None  # `order-graph deadlines` only
 
     @property

@@ -268,14 +268,19 @@ class OrderService:
 
         async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             fired.clear()
+            nothing = Change(EventType.UPDATED)  # no values: no version, no event
             current = await deadline_store.pending_one(conn, order.id, rule.id)
+            if not deadlines.is_due(current, self.clock()):
+                return nothing
             known: set[str] = set()
             if rule.draft.action is DeadlineActionKind.SET_SUB_STATUS:
                 known = await sub_statuses.codes_for(conn, order.main_status)
-            change = deadlines.fire(current, order, self.clock(), known)
+            change = deadlines.fire(rule, order, known)
+            if change is None or "main_status" not in change.values:
+                # A move replaces all the order's deadlines (`_apply`); anything else, not.
+                await deadline_store.forget(conn, order.id, rule.id)
             if change is None:
-                return Change(EventType.UPDATED)  # nothing to change, nothing to record
-            await deadline_store.forget(conn, order.id, rule.id)
+                return nothing
             fired.append(order)
             return change
 

@@ -25,8 +25,8 @@ def main(settings: Settings) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    # One connection holds the sweep lock, one fires, one reads the next batch.
-    db = Database(settings.database_url, pool_size=3)
+    # One connection holds the batch lock, one reads, the others fire.
+    db = Database(settings.database_url, pool_size=settings.deadline_concurrency + 2)
     try:
         if not await migrate.is_at_head(db):
             log.error(
@@ -39,9 +39,7 @@ async def _run(settings: Settings) -> int:
             loop.add_signal_handler(signum, stop.set)  # finish the firing in flight, then exit
         if settings.deadline_metrics_port is not None:
             start_http_server(settings.deadline_metrics_port)
-        runner = DeadlineRunner(
-            OrderService(db), settings.deadline_batch_size, settings.deadline_poll_seconds
-        )
+        runner = DeadlineRunner.of(OrderService(db), settings)
         log.info("deadlines: runner started (every %.1fs)", settings.deadline_poll_seconds)
         await runner.run(stop)
         return 0

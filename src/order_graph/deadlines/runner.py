@@ -2,12 +2,14 @@
 
 A sweep reads the due deadlines from the due-time index (`order_deadlines.due_at`), a batch
 at a time in (due time, order, rule) order, and fires each through `OrderService` in a
-transaction of its own. Only one runner in the deployment sweeps at a time: it holds a
-PostgreSQL session-level advisory lock for the sweep, so a runner killed mid-sweep releases it
-when its connection closes, and the next sweep of any runner carries on from the oldest due
-deadline. The lock only saves work; exactness does not depend on it: each firing re-reads its
-deadline under the order's row lock and applies it only if it is still pending and due, and
-deletes it in the same transaction that records the change and its event.
+transaction of its own: up to `concurrency` orders at once (on PostgreSQL), the deadlines of
+one order one after the other, oldest first. Only one runner in the deployment works on a
+batch at a time: it holds a PostgreSQL session-level advisory lock for the batch, so a runner
+killed mid-batch releases it when its connection closes, and the next batch of any runner
+starts again from the oldest due deadline. The lock only saves work; exactness does not depend
+on it: each firing re-reads its deadline under the order's row lock, applies it only if it is
+still pending and due, and deletes it in the same transaction that records the change and its
+event.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from order_graph.config import Settings
 from order_graph.deadlines.metrics import ALIVE, FIRED, LAST_SWEEP, LATENESS
 from order_graph.domain.deadlines import Deadline
 from order_graph.domain.errors import Rejected
@@ -44,21 +47,47 @@ def is_unavailable(error: BaseException) -> bool:
 
 class DeadlineRunner:
     def __init__(
-        self, service: OrderService, batch_size: int = 100, poll_seconds: float = 1.0
+        self,
+        service: OrderService,
+        batch_size: int = 100,
+        poll_seconds: float = 1.0,
+        concurrency: int = 4,
     ) -> None:
         self.service = service
         self.db = service.db
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        # SQLite writes one transaction at a time anyway.
+        self.concurrency = 1 if self.db.is_sqlite else max(concurrency, 1)
         self._local = asyncio.Lock()
 
+    @classmethod
+    def of(cls, service: OrderService, settings: Settings) -> DeadlineRunner:
+        return cls(
+            service,
+            settings.deadline_batch_size,
+            settings.deadline_poll_seconds,
+            settings.deadline_concurrency,
+        )
+
     async def sweep(self) -> int:
-        """Fires everything due by the service's clock now; how many fired (0 while another
-        runner sweeps)."""
-        async with self._sweeping() as leading:
-            if not leading:
-                return 0
-            fired = await self._fire_due()
+        """Fires everything due by the service's clock now, oldest first, and says how many
+        fired; stops early while another runner holds the batch lock (it fires them then)."""
+        now = self.service.clock()
+        after: Deadline | None = None
+        fired = 0
+        while True:
+            async with self._batch_lock() as leading:
+                if not leading:
+                    break
+                async with self.db.read() as conn:
+                    batch = await store.due(conn, now, after, self.batch_size)
+                fired += await self._fire_batch(batch)
+                after = batch[-1] if batch else after
+            if len(batch) < self.batch_size:
+                break
+        if fired:
+            log.info("deadlines: fired %d due by %s", fired, now.isoformat())
         LAST_SWEEP.set(time.time())
         return fired
 
@@ -85,20 +114,22 @@ class DeadlineRunner:
         finally:
             ALIVE.set(0)
 
-    async def _fire_due(self) -> int:
-        now = self.service.clock()
-        after: Deadline | None = None
-        fired = 0
-        while True:
-            async with self.db.read() as conn:
-                batch = await store.due(conn, now, after, self.batch_size)
-            for deadline in batch:
-                fired += await self._fire(deadline)
-                after = deadline
-            if len(batch) < self.batch_size:
-                if fired:
-                    log.info("deadlines: fired %d due by %s", fired, now.isoformat())
-                return fired
+    async def _fire_batch(self, batch: list[Deadline]) -> int:
+        by_order: dict[int, list[Deadline]] = {}
+        for deadline in batch:
+            by_order.setdefault(deadline.order_id, []).append(deadline)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def fire_in_turn(deadlines: list[Deadline]) -> int:
+            async with gate:
+                return sum([await self._fire(deadline) for deadline in deadlines])
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(fire_in_turn(d)) for d in by_order.values()]
+        except ExceptionGroup as failed:  # the database went away: the sweep stops
+            raise failed.exceptions[0] from None
+        return sum(task.result() for task in tasks)
 
     async def _fire(self, deadline: Deadline) -> int:
         rule = deadline.rule
@@ -124,8 +155,8 @@ class DeadlineRunner:
         return 1
 
     @asynccontextmanager
-    async def _sweeping(self) -> AsyncIterator[bool]:
-        """Whether this runner may sweep now: nobody else, in this process or any other."""
+    async def _batch_lock(self) -> AsyncIterator[bool]:
+        """Whether this runner may fire a batch now: nobody else, in this process or another."""
         if self._local.locked():
             yield False
             return

@@ -97,7 +97,7 @@ def validate(command: DefineDeadline, known_sub_statuses: Collection[str]) -> Ru
             f"afterSeconds is from 1 to {MAX_AFTER_SECONDS} (30 days).", (*INPUT, "afterSeconds")
         )
     allowed = allowed_transitions(command.main_status)
-    if not allowed:
+    if not can_have(command.main_status):
         check.fail(
             f"{command.main_status} is final: no deadline can apply to it.",
             (*INPUT, "mainStatus"),
@@ -144,6 +144,11 @@ def _action(
     return DeadlineActionKind.SET_SUB_STATUS, sub_status
 
 
+def can_have(status: MainStatus) -> bool:
+    """Only a status an order can leave has deadlines: a final one has nothing left to time."""
+    return bool(allowed_transitions(status))
+
+
 def same_rule(existing: DeadlineRule, draft: RuleDraft) -> None:
     """Defining a rule again is a no-op; defining other settings under its code is refused."""
     if existing.draft != draft:
@@ -178,14 +183,17 @@ def next_of(deadlines: Collection[Deadline]) -> Deadline | None:
     return min(deadlines, key=lambda d: (d.at, d.rule.code), default=None)
 
 
-def fire(
-    deadline: Deadline | None, order: OrderRecord, now: datetime, known: Collection[str]
-) -> Change | None:
-    """What a due deadline does to the order as it now stands; None when it no longer applies
-    (it fired already, the order moved on, or the rule was removed) or is not yet due."""
-    if deadline is None or deadline.at > now or not applies(deadline.rule, order):
+def is_due(deadline: Deadline | None, now: datetime) -> bool:
+    """False too when the deadline is gone: it fired, the order moved on, the rule was removed."""
+    return deadline is not None and deadline.at <= now
+
+
+def fire(rule: DeadlineRule, order: OrderRecord, known: Collection[str]) -> Change | None:
+    """What a due deadline of `rule` does to the order as it now stands; None when the rule does
+    not apply to it (any more)."""
+    if not applies(rule, order):
         return None
-    draft = deadline.rule.draft
+    draft = rule.draft
     match draft.action:
         case DeadlineActionKind.MOVE:
             return lifecycle.transition(order, MainStatus(draft.target), None, ())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -84,10 +84,10 @@ async def rule_by_code(conn: AsyncConnection, code: str) -> DeadlineRule | None:
 
 
 async def lock_statuses(
-    conn: AsyncConnection, statuses: Iterable[MainStatus], exclusive: bool = False
+    conn: AsyncConnection, statuses: Sequence[MainStatus], exclusive: bool = False
 ) -> None:
     """Held until the transaction ends (see the module's docstring)."""
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or not statuses:
         return
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     keys = sorted({lock_key(status.value) for status in statuses})
@@ -165,10 +165,14 @@ async def enter(
     conn: AsyncConnection, order: OrderRecord, left: MainStatus | None, entered_at: datetime
 ) -> None:
     """The order entered its current main status, leaving `left` (None: it was just created).
-    Its pending deadlines become those of the rules that apply to it there."""
-    await lock_statuses(conn, [order.main_status] if left is None else [left, order.main_status])
+    Its pending deadlines become those of the rules that apply to it there. No rule applies to
+    a final status, so entering one takes no lock and reads no rule."""
+    timed = [s for s in (left, order.main_status) if s is not None and deadlines.can_have(s)]
+    await lock_statuses(conn, timed)
     if left is not None:
         await conn.execute(delete(pending).where(pending.c.order_id == order.id))
+    if not deadlines.can_have(order.main_status):
+        return
     found = [r for r in await list_rules(conn, order.main_status) if deadlines.applies(r, order)]
     if found:
         rows = [
