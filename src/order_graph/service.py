@@ -14,9 +14,10 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from order_graph.domain import deadlines, lifecycle, limits
+from order_graph.deadlines import firing
+from order_graph.domain import lifecycle, limits
 from order_graph.domain.access import Principal, Scope
-from order_graph.domain.deadlines import Deadline, DeadlineActionKind
+from order_graph.domain.deadlines import Deadline
 from order_graph.domain.errors import ErrorCode, Rejected, not_found
 from order_graph.domain.model import (
     Change,
@@ -44,8 +45,6 @@ _ATTEMPTS = 3
 
 
 Decide = Callable[[AsyncConnection, OrderRecord], Awaitable[Change]]
-
-DEADLINE_ACTOR = Principal.trusted(deadlines.ACTOR)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -260,39 +259,23 @@ class OrderService:
         return await self._write(attempt)
 
     async def fire_deadline(self, deadline: Deadline) -> OrderRecord | None:
-        """Applies a due deadline once: under the order's lock it must still be pending (not
-        fired yet, the order still in the rule's status, the rule not removed) and due. Returns
-        the changed order, or None when there was nothing to do."""
-        rule = deadline.rule
-        fired: list[OrderRecord] = []
+        """Applies a due deadline once (see deadlines/firing.py): the changed order, or None
+        when there was nothing to do."""
+        seen: list[int] = []
 
         async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
-            fired.clear()
-            nothing = Change(EventType.UPDATED)  # no values: no version, no event
-            current = await deadline_store.pending_one(conn, order.id, rule.id)
-            if not deadlines.is_due(current, self.clock()):
-                return nothing
-            known: set[str] = set()
-            if rule.draft.action is DeadlineActionKind.SET_SUB_STATUS:
-                known = await sub_statuses.codes_for(conn, order.main_status)
-            change = deadlines.fire(rule, order, known)
-            if change is None or "main_status" not in change.values:
-                # A move replaces all the order's deadlines (`_apply`); anything else, not.
-                await deadline_store.forget(conn, order.id, rule.id)
-            if change is None:
-                return nothing
-            fired.append(order)
-            return change
+            seen[:] = [order.version]
+            return await firing.decide(conn, order, deadline, self.clock())
 
         result = await self._change(
-            DEADLINE_ACTOR,
+            firing.ACTOR,
             Scope.ORDERS_TRANSITION,
             deadline.order_id,
             None,
             decide,
-            rule.draft.reason,
+            deadline.rule.draft.reason,
         )
-        return result if fired and result.version != fired[0].version else None
+        return None if result.version == seen[0] else result
 
     async def _change(
         self,

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,7 +32,7 @@ from order_graph.storage.database import Database
 from order_graph.storage.deadlines import due
 from tests.api.conftest import TRANSITION, order_input
 from tests.api.deadlines.conftest import DEFINE, UNPAID, FakeClock
-from tests.conftest import GraphQLClient, fresh_database
+from tests.conftest import ADMIN_URL, GraphQLClient, _plain, fresh_database
 from tests.integration.conftest import eventually
 from tests.support.servers import running_server
 from tests.support.tcp_proxy import Proxy
@@ -372,3 +373,23 @@ def _logged(caplog: pytest.LogCaptureFixture, text: str) -> Callable[[], Any]:
 
 def _number(order_id: str) -> int:
     return ids.decode_as("Order", order_id)
+
+
+async def test_the_runner_process_refuses_an_unmigrated_database() -> None:
+    admin = await asyncpg.connect(_plain(ADMIN_URL))
+    name = f"order_graph_empty_{uuid.uuid4().hex[:10]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        process = await asyncio.create_subprocess_exec(
+            *CLI,
+            "deadlines",
+            env={**os.environ, "ORDER_GRAPH_DATABASE_URL": url},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    assert process.returncode == 2
+    assert b"order-graph migrate" in stderr
