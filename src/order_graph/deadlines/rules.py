@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -18,6 +19,7 @@ from order_graph.storage import deadlines as store
 from order_graph.storage import sub_statuses
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class DeadlineRules:
@@ -41,7 +43,9 @@ class DeadlineRules:
                 return existing
             return await store.insert_rule(conn, draft, principal.name, self.clock())
 
-        return await self._write(attempt)
+        rule = await self._write(attempt)
+        log.info("deadline rule %s defined by %s: %s", rule.code, rule.defined_by, rule.draft)
+        return rule
 
     async def remove(self, principal: Principal, code: str) -> DeadlineRule:
         """Deletes the rule and every deadline it set that has not fired."""
@@ -56,7 +60,9 @@ class DeadlineRules:
             await store.delete_rule(conn, rule)
             return rule
 
-        return await self._write(attempt)
+        rule = await self._write(attempt)
+        log.info("deadline rule %s removed by %s", rule.code, principal.name)
+        return rule
 
     async def _write(self, attempt: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         try:

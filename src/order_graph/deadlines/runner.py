@@ -70,13 +70,14 @@ class DeadlineRunner:
             settings.deadline_concurrency,
         )
 
-    async def sweep(self) -> int:
+    async def sweep(self, stop: asyncio.Event | None = None) -> int:
         """Fires everything due by the service's clock now, oldest first, and says how many
-        fired; stops early while another runner holds the batch lock (it fires them then)."""
+        fired; stops early while another runner holds the batch lock (it fires them then), or
+        after the batch in flight once `stop` is set."""
         now = self.service.clock()
         after: Deadline | None = None
         fired = 0
-        while True:
+        while stop is None or not stop.is_set():
             async with self._batch_lock() as leading:
                 if not leading:
                     break
@@ -94,11 +95,11 @@ class DeadlineRunner:
     async def run(self, stop: asyncio.Event) -> None:
         """Sweeps every `poll_seconds` until `stop` is set, through database outages."""
         ALIVE.set(1)
-        backoff = Backoff(min(self.poll_seconds, 0.5), 10.0)
+        backoff = Backoff(min(self.poll_seconds, 0.5), 5.0)
         try:
             while not stop.is_set():
                 try:
-                    await self.sweep()
+                    await self.sweep(stop)
                 except Exception as exc:
                     delay = backoff.next_delay()
                     if is_unavailable(exc):

@@ -18,7 +18,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain import deadlines
@@ -83,16 +94,19 @@ async def rule_by_code(conn: AsyncConnection, code: str) -> DeadlineRule | None:
     return None if row is None else rule_from_row(row)
 
 
+def _locking(statuses: Sequence[MainStatus], exclusive: bool = False) -> Select[Any]:
+    """PostgreSQL's advisory locks of these statuses, held until the transaction ends."""
+    function = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    keys = sorted({lock_key(status.value) for status in statuses})
+    return select(*(function(literal(key, BigInteger)) for key in keys))
+
+
 async def lock_statuses(
     conn: AsyncConnection, statuses: Sequence[MainStatus], exclusive: bool = False
 ) -> None:
-    """Held until the transaction ends (see the module's docstring)."""
-    if conn.dialect.name != "postgresql" or not statuses:
-        return
-    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    keys = sorted({lock_key(status.value) for status in statuses})
-    calls = ", ".join(f"{function}(:k{index})" for index in range(len(keys)))
-    await conn.execute(text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)})
+    """See the module's docstring; SQLite needs no lock."""
+    if conn.dialect.name == "postgresql" and statuses:
+        await conn.execute(_locking(statuses, exclusive))
 
 
 async def insert_rule(
@@ -168,9 +182,13 @@ async def enter(
     Its pending deadlines become those of the rules that apply to it there. No rule applies to
     a final status, so entering one takes no lock and reads no rule."""
     timed = [s for s in (left, order.main_status) if s is not None and deadlines.can_have(s)]
-    await lock_statuses(conn, timed)
-    if left is not None:
-        await conn.execute(delete(pending).where(pending.c.order_id == order.id))
+    gone = None if left is None else delete(pending).where(pending.c.order_id == order.id)
+    if conn.dialect.name == "postgresql":
+        # One round trip: the old deadlines go in the statement that takes the locks.
+        lock = _locking(timed)
+        await conn.execute(lock if gone is None else lock.add_cte(gone.cte("gone")))
+    elif gone is not None:
+        await conn.execute(gone)
     if not deadlines.can_have(order.main_status):
         return
     found = [r for r in await list_rules(conn, order.main_status) if deadlines.applies(r, order)]

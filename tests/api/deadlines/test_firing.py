@@ -152,11 +152,10 @@ async def test_rules_of_one_status_fire_in_turn_and_a_move_ends_them(world: Worl
     assert (await world.order(escalated["id"]))["mainStatus"] == "CANCELLED"
     assert (await world.order(accepted["id"]))["mainStatus"] == "ACCEPTED"
     fired = [(e["orderId"], e["type"]) for e in await world.deadline_events()]
-    assert fired == [
-        (escalated["id"], "SUB_STATUS_CHANGED"),
-        (accepted["id"], "SUB_STATUS_CHANGED"),
-        (escalated["id"], "STATUS_CHANGED"),
-    ]
+    assert sorted(fired[:2]) == sorted(
+        [(escalated["id"], "SUB_STATUS_CHANGED"), (accepted["id"], "SUB_STATUS_CHANGED")]
+    )
+    assert fired[2:] == [(escalated["id"], "STATUS_CHANGED")]
 
 
 async def test_a_rule_for_one_channel_and_fulfilment_type_leaves_the_others(
@@ -222,6 +221,7 @@ async def test_overdue_deadlines_fire_in_due_time_order(world: World) -> None:
     due_last = await world.create()  # due at +32 min
 
     world.clock.advance(hours=2)
+    world.runner.concurrency = 1  # strictly oldest first (with more, batch by batch)
     await world.runner.sweep()
 
     fired = [e["orderId"] for e in await world.deadline_events()]
