@@ -393,3 +393,36 @@ async def test_the_runner_process_refuses_an_unmigrated_database() -> None:
         await admin.close()
     assert process.returncode == 2
     assert b"order-graph migrate" in stderr
+
+
+async def test_payments_racing_the_runner_either_win_or_are_refused_never_both(
+    postgres_url: str, store_id: str
+) -> None:
+    async with Orders(postgres_url, store_id) as orders:
+        await orders.define(**{**UNPAID, "code": "RACE_UNPAID", "channel": "APP"})
+        made = await orders.create(40, channel="APP")
+        orders.clock.advance(minutes=15)  # all due now
+        runner = orders.app.state.deadlines
+
+        async def pay(order_id: str) -> list[str]:
+            move = {"input": {"orderId": order_id, "to": "PAID", "expectedVersion": 1}}
+            payload = (await orders.gql.execute(TRANSITION, move))["transitionOrder"]
+            return [error["code"] for error in payload["errors"]]
+
+        async def pay_newest_first() -> list[list[str]]:  # the runner starts at the oldest
+            return [await pay(order_id) for order_id in reversed(made)][::-1]
+
+        outcomes, _ = await asyncio.gather(pay_newest_first(), runner.sweep())
+        query = "query($ids: [ID!]!) { ordersByIds(ids: $ids) { mainStatus version } }"
+        found = (await orders.gql.execute(query, {"ids": made}))["ordersByIds"]
+
+    events = await Ledger(postgres_url, store_id).events()
+    for order_id, refused, order in zip(made, outcomes, found, strict=True):
+        assert order["version"] == 2
+        if refused:  # the deadline came first
+            assert refused == ["VERSION_CONFLICT"]
+            assert order["mainStatus"] == "CANCELLED"
+            assert events[_number(order_id)] == 1
+        else:
+            assert order["mainStatus"] == "PAID"
+            assert _number(order_id) not in events
