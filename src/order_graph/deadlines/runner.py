@@ -35,7 +35,7 @@ from order_graph.storage import deadlines as store
 
 log = logging.getLogger(__name__)
 
-SWEEP_LOCK = store.lock_key("runner")
+BATCH_LOCK = store.lock_key("runner")
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -171,7 +171,7 @@ class DeadlineRunner:
             acquired = False
             try:
                 lock = text("SELECT pg_try_advisory_lock(:key)")
-                acquired = bool((await conn.execute(lock, {"key": SWEEP_LOCK})).scalar_one())
+                acquired = bool((await conn.execute(lock, {"key": BATCH_LOCK})).scalar_one())
                 yield acquired
             finally:
                 await _release(conn, acquired)
@@ -180,7 +180,7 @@ class DeadlineRunner:
 async def _release(conn: AsyncConnection, acquired: bool) -> None:
     try:
         if acquired:
-            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SWEEP_LOCK})
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": BATCH_LOCK})
     except SQLAlchemyError:
         # A broken session took its lock with it; the pool must never hand it out again.
         await conn.invalidate()

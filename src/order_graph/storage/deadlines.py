@@ -183,7 +183,7 @@ async def enter(
     a final status, so entering one takes no lock and reads no rule."""
     timed = [s for s in (left, order.main_status) if s is not None and deadlines.can_have(s)]
     gone = None if left is None else delete(pending).where(pending.c.order_id == order.id)
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and timed:
         # One round trip: the old deadlines go in the statement that takes the locks.
         lock = _locking(timed)
         await conn.execute(lock if gone is None else lock.add_cte(gone.cte("gone")))
