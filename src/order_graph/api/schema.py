@@ -35,6 +35,11 @@ from order_graph.api.types import Order
 
 logger = logging.getLogger("order_graph.errors")
 
+# The root types of both schemas (the public one and the subgraph): the orders' own fields and
+# the deadline rules'.
+RootQuery = merge_types("Query", (Query, DeadlineQueries))
+RootMutation = merge_types("Mutation", (Mutation, DeadlineMutations))
+
 
 def is_unexpected(error: GraphQLError) -> bool:
     """A resolver's own crash, as opposed to a GraphQL or domain error meant for the caller."""
@@ -143,8 +148,8 @@ def build_schema(
         limits or Limits(), production, introspection, extra_extensions, compiled
     )
     return OrderSchema(
-        query=merge_types("Query", (Query, DeadlineQueries)),
-        mutation=merge_types("Mutation", (Mutation, DeadlineMutations)),
+        query=RootQuery,
+        mutation=RootMutation,
         subscription=Subscription,
         types=[Order],
         extensions=extensions,
