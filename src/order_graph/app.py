@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from order_graph.api.limits import Limits
 from order_graph.api.schema import build_schema
 from order_graph.api.subgraph import build_subgraph_schema
 from order_graph.config import Settings
+from order_graph.deadlines.runner import DeadlineRunner
 from order_graph.domain.status import MainStatus
 from order_graph.events.hub import EventHub
 from order_graph.events.listener import PostgresListener
@@ -43,7 +45,7 @@ from order_graph.ops.metrics import (
     metrics_endpoint,
 )
 from order_graph.ops.tracing import tracing_extensions
-from order_graph.service import Observer, OrderService
+from order_graph.service import Clock, Observer, OrderService, utc_now
 from order_graph.storage import migrate
 from order_graph.storage.database import Database
 
@@ -216,12 +218,13 @@ def _packaged(name: str) -> str:
     return resources.files("order_graph").joinpath(name).read_text()
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
     settings = settings or Settings()
     db = Database(settings.database_url, settings.db_pool_size)
     hub = EventHub(db)
     auth = Authenticator(db, settings.auth == "required", settings.auth_cache_seconds)
-    service = OrderService(db, observer=AppObserver(hub))
+    service = OrderService(db, clock, observer=AppObserver(hub))
+    deadlines = DeadlineRunner.of(service, settings)
     graphql = GraphQLApp(settings, db, service, hub, auth)
     # The federation subgraph, for routers: its own path and schema, the same checks.
     subgraph = GraphQLApp(settings, db, service, hub, auth, subgraph=True)
@@ -235,9 +238,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await hub.start()
         if listener is not None:
             listener.start()
+        stop_deadlines = asyncio.Event()
+        runner = None
+        if settings.deadline_runner:
+            runner = asyncio.create_task(deadlines.run(stop_deadlines), name="deadlines")
         try:
             yield
         finally:
+            stop_deadlines.set()
+            if runner is not None:
+                # It finishes its batch; one stuck on the database is cancelled, which rolls
+                # back only the firings in flight (they stay due for the next runner).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(runner, 5)
             if listener is not None:
                 await listener.stop()
             await hub.stop()
@@ -280,4 +293,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLog)])
     app.state.db = db
+    app.state.deadlines = deadlines
     return app

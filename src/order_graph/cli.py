@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     client_admin.add_commands(commands)
     commands.add_parser("relay", help="publish the event log to NATS JetStream")
+    commands.add_parser("deadlines", help="fire due lifecycle deadlines (a dedicated runner)")
 
     args = parser.parse_args(argv)
     settings = Settings()
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         from order_graph.relay.main import main as relay_main
 
         return relay_main(settings)
+    if args.command == "deadlines":
+        from order_graph.deadlines.main import main as deadlines_main
+
+        return deadlines_main(settings)
     if args.command == "clients":
         return client_admin.run(settings, args)
     if args.command == "prune-events":

@@ -14,9 +14,11 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from order_graph.deadlines import firing
 from order_graph.domain import item_rules, lifecycle, limits
 from order_graph.domain.access import Principal, Scope
 from order_graph.domain.changes import CancelItems, ChangeItems, ItemsPlan, OrderChangeRecord
+from order_graph.domain.deadlines import Deadline
 from order_graph.domain.errors import ErrorCode, Rejected, not_found
 from order_graph.domain.model import (
     Change,
@@ -33,6 +35,7 @@ from order_graph.domain.validation import validate_create
 from order_graph.events import log
 from order_graph.preview import DryRun, Preview, RolledBack, preview_of
 from order_graph.storage import changes as item_store
+from order_graph.storage import deadlines as deadline_store
 from order_graph.storage import idempotency, sub_statuses
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
@@ -157,6 +160,7 @@ class OrderService:
                     order.id, None, order.main_status, None, order.sub_status, None, actor, now, 1
                 ),
             )
+            await deadline_store.enter(conn, order, None, now)
             if idempotency_key is not None:
                 await idempotency.remember(
                     conn, actor, "createOrder", idempotency_key, request_hash, order.id, now
@@ -331,6 +335,25 @@ class OrderService:
 
         return await self._write(attempt)
 
+    async def fire_deadline(self, deadline: Deadline) -> OrderRecord | None:
+        """Applies a due deadline once (see deadlines/firing.py): the changed order, or None
+        when there was nothing to do."""
+        seen: list[int] = []
+
+        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
+            seen[:] = [order.version]
+            return await firing.decide(conn, order, deadline, self.clock())
+
+        result = await self._change(
+            firing.ACTOR,
+            Scope.ORDERS_TRANSITION,
+            deadline.order_id,
+            None,
+            decide,
+            deadline.rule.draft.reason,
+        )
+        return None if result.version == seen[0] else result
+
     async def _change(
         self,
         principal: Principal,
@@ -438,6 +461,8 @@ class OrderService:
                     updated.updated_at,
                 ),
             )
+        if updated.main_status is not order.main_status:
+            await deadline_store.enter(conn, updated, order.main_status, updated.updated_at)
         return updated
 
     async def _record(

@@ -181,6 +181,7 @@ def _filter(value: dict[str, Any] | None) -> OrderFilter | None:
         customer_id=value.get("customerId"),
         created_after=value.get("createdAfter"),
         created_before=value.get("createdBefore"),
+        due_within_minutes=value.get("dueWithinMinutes"),
     )
 
 

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 from order_graph.domain.changes import OrderChangeRecord
+from order_graph.domain.deadlines import Deadline
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
@@ -19,6 +20,7 @@ from order_graph.domain.model import (
 )
 from order_graph.preview import Preview
 from order_graph.storage import changes as item_store
+from order_graph.storage import deadlines as deadline_store
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
@@ -62,10 +64,12 @@ class Loaders:
         self.changes: _Loader[int, list[OrderChangeRecord]] = _Loader(
             db, item_store.changes_by_order, list
         )
+        self.deadlines: _Loader[int, list[Deadline]] = _Loader(db, deadline_store.by_orders, list)
 
     def forget(self, order_id: int) -> None:
         """After a change: later fields of this request must not see the order as it was."""
-        for loader in (self.orders, self.items, self.discounts, self.history, self.changes):
+        loaders = (self.orders, self.items, self.discounts, self.history, self.changes)
+        for loader in (*loaders, self.deadlines):
             loader.clear(order_id)
 
     @classmethod

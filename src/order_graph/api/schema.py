@@ -24,6 +24,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from order_graph.api.compiled import CompiledQueries
+from order_graph.api.deadlines import DeadlineMutations, DeadlineQueries
 from order_graph.api.item_changes import ItemMutations
 from order_graph.api.limits import HideSuggestions, Limits, QueryCost, RefuseNul
 from order_graph.api.loaders import FreshLoaders
@@ -35,8 +36,10 @@ from order_graph.api.types import Order
 
 logger = logging.getLogger("order_graph.errors")
 
-# Every mutation of the API, in one root type: the public schema and the subgraph both serve it.
-RootMutation = merge_types("Mutation", (Mutation, ItemMutations))
+# The root types of both schemas (the public one and the subgraph): the orders' own fields,
+# the item changes' and the deadline rules'.
+RootQuery = merge_types("Query", (Query, DeadlineQueries))
+RootMutation = merge_types("Mutation", (Mutation, ItemMutations, DeadlineMutations))
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -146,7 +149,7 @@ def build_schema(
         limits or Limits(), production, introspection, extra_extensions, compiled
     )
     return OrderSchema(
-        query=Query,
+        query=RootQuery,
         mutation=RootMutation,
         subscription=Subscription,
         types=[Order],

@@ -21,8 +21,7 @@ from strawberry.types.info import Info
 from order_graph.api.entities import Customer, OrderEntity, Store
 from order_graph.api.errors import bad_input
 from order_graph.api.limits import Limits
-from order_graph.api.queries import Query
-from order_graph.api.schema import OrderSchema, RootMutation, schema_extensions
+from order_graph.api.schema import OrderSchema, RootMutation, RootQuery, schema_extensions
 
 # @key is all the subgraph uses; a lower version also composes with older routers.
 FEDERATION_VERSION: Final = "2.3"
@@ -71,7 +70,7 @@ def build_subgraph_schema(
         limits or Limits(), production, introspection, extra_extensions, compiled
     )
     schema = SubgraphSchema(
-        query=Query,
+        query=RootQuery,
         mutation=RootMutation,
         # Converted first, so that `Order` is the entity wherever the shared types name it;
         # the public `Order` then resolves to the entity's GraphQL type (same fields, plus

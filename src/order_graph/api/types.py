@@ -10,9 +10,11 @@ from strawberry.scalars import JSON
 from order_graph.api import ids
 from order_graph.api.change_types import OrderChange
 from order_graph.api.context import Info
+from order_graph.api.deadlines import OrderDeadline
 from order_graph.api.enums import Channel, DiscountKind, FulfillmentType, MainStatus
 from order_graph.api.loaders import Loaders
 from order_graph.api.money import Money, money
+from order_graph.domain.deadlines import next_of
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
@@ -186,6 +188,14 @@ class Order(Node):
         return [
             OrderChange.of(change, self.currency) for change in found if change.version <= version
         ]
+
+    @strawberry.field(
+        description="The next deadline of this order in its main status; null "
+        "when no deadline rule applies (any more)."
+    )
+    async def deadline(self, info: Info) -> OrderDeadline | None:
+        found = next_of(await self._loaders(info).deadlines.load(self.record.id))
+        return None if found is None else OrderDeadline.of(found)
 
     @classmethod
     def of(cls, order: OrderRecord, loaders: Loaders | None = None) -> Order:

@@ -220,3 +220,36 @@ relay_state = Table(
     Column("position", BigInteger, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# Deadline rules (order_graph.domain.deadlines), registered by admin clients.
+deadline_rules = Table(
+    "deadline_rules",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("main_status", String(16), nullable=False),
+    Column("channel", String(32)),
+    Column("fulfillment_type", String(16)),
+    Column("after_seconds", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("defined_by", String(128), nullable=False),
+    Column("defined_at", UtcDateTime, nullable=False),
+)
+
+# The pending deadline of every rule that applies to an order in its current main status,
+# written in the same transaction as the status change (storage/deadlines.py). A deadline is
+# deleted when it fires, when the order leaves the status, or with its rule. No foreign keys:
+# every order written with a popular rule would otherwise share a lock on that rule's row.
+order_deadlines = Table(
+    "order_deadlines",
+    metadata,
+    Column("order_id", Id, primary_key=True, autoincrement=False),
+    Column("rule_id", Id, primary_key=True, autoincrement=False),
+    Column("store_id", String(128), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    # The sweep reads the due ones oldest first; a store's screen reads its own by due time.
+    Index("ix_order_deadlines_due_at", "due_at", "order_id", "rule_id"),
+    Index("ix_order_deadlines_store_id_due_at", "store_id", "due_at"),
+)
