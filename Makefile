@@ -3,11 +3,12 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
-# The real-client tests (tests/clients): their npm packages, and a browser for GraphiQL.
-NODE_STAMP := tests/clients/node_modules/.package-lock.json
+FEDERATION := tests/federation
+# The real-client tests: their Node project, and a browser for GraphiQL.
+CLIENTS := tests/clients
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint clients schema bench bench-quick clean
+.PHONY: run test lint schema bench bench-quick clean federation-deps clients-deps
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -31,24 +32,31 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
-# npm ci only when the lock file is newer than the last install.
-$(NODE_STAMP): tests/clients/package-lock.json
-	cd tests/clients && npm ci --prefer-offline --no-audit --no-fund --loglevel=error
-	touch $@
+test: lint federation-deps clients-deps
+	$(BIN)/pytest
 
-# Debian's chromium, only when missing (CI runs as root; elsewhere through sudo).
+# The federation tests' Node project: `npm ci` only when node_modules was not installed from
+# this very lock file (compared by content, not by timestamps).
+federation-deps:
+	@cmp -s $(FEDERATION)/package-lock.json $(FEDERATION)/node_modules/.installed-lock || \
+		(cd $(FEDERATION) && npm ci --no-audit --no-fund --loglevel=error && \
+		cp package-lock.json node_modules/.installed-lock)
+
+# The client tests' Node project, the same way; and Debian's chromium, only when missing (CI
+# runs as root; elsewhere through sudo).
+clients-deps: $(CHROMIUM)
+	@cmp -s $(CLIENTS)/package-lock.json $(CLIENTS)/node_modules/.installed-lock || \
+		(cd $(CLIENTS) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && \
+		cp package-lock.json node_modules/.installed-lock)
+
 $(CHROMIUM):
 	$$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends chromium
 
-clients: $(NODE_STAMP) $(CHROMIUM)
-
-test: lint clients
-	$(BIN)/pytest
-
 schema: $(RUN_STAMP)
 	$(BIN)/order-graph export-schema > schema.graphql
+	$(BIN)/order-graph export-schema --federation > subgraph.graphql
 
 bench: $(TEST_STAMP)
 	$(PY) bench/run.py
@@ -59,4 +67,5 @@ bench-quick: $(TEST_STAMP)
 	$(PY) bench/subscriptions.py --count 200
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/clients/node_modules tests/clients/output
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(FEDERATION)/node_modules \
+		$(CLIENTS)/node_modules $(CLIENTS)/output

@@ -59,8 +59,8 @@ SUMMARY = (
 )
 STANDARD = SUMMARY + ", channel, fulfillment_type, customer_id, items_total, discount_total"
 FULL = (
-    STANDARD + ", external_platform, external_order_id, delivery_fee, packaging_fee, remark, "
-    "attributes"
+    STANDARD + ", external_platform, external_order_id, delivery_fee, packaging_fee, "
+    "refunded_total, remark, attributes"
 )
 COLUMNS = {"OrderSummary": SUMMARY, "OrderStandard": STANDARD, "OrderFull": FULL}
 
@@ -69,7 +69,7 @@ ITEMS = (
     "WHERE order_id = ANY($1::bigint[]) ORDER BY order_id, position"
 )
 ITEMS_STANDARD = ITEMS.format("")
-ITEMS_FULL = ITEMS.format(", attributes")
+ITEMS_FULL = ITEMS.format(", attributes, cancelled_quantity")
 DISCOUNTS = (
     "SELECT id, order_id, kind, code, description, amount, item_id, funded_by FROM order_discounts "
     "WHERE order_id = ANY($1::bigint[]) ORDER BY order_id, position"
@@ -78,6 +78,10 @@ HISTORY = (
     "SELECT order_id, from_main_status, to_main_status, from_sub_status, to_sub_status, reason, "
     "actor, occurred_at, version FROM status_changes WHERE order_id = ANY($1::bigint[]) "
     "ORDER BY order_id, id"
+)
+CHANGES = (
+    "SELECT order_id, version, kind, lines, discounts, refund_amount, reason, actor, occurred_at "
+    "FROM order_changes WHERE order_id = ANY($1::bigint[]) ORDER BY order_id, version"
 )
 
 
@@ -116,6 +120,8 @@ def _standard(row: asyncpg.Record, items: list[asyncpg.Record], full: bool) -> J
         }
         if full:
             line["attributes"] = item["attributes"]
+            line["cancelledQuantity"] = item["cancelled_quantity"]
+            line["activeQuantity"] = item["quantity"] - item["cancelled_quantity"]
         lines.append(line)
     order["items"] = lines
     return order
@@ -126,6 +132,7 @@ def _full(
     items: list[asyncpg.Record],
     discounts: list[asyncpg.Record],
     history: list[asyncpg.Record],
+    changes: list[asyncpg.Record],
 ) -> Json:
     currency = row["currency"]
     order = _standard(row, items, True)
@@ -138,6 +145,7 @@ def _full(
     order["currency"] = currency
     order["deliveryFee"] = money(row["delivery_fee"], currency)
     order["packagingFee"] = money(row["packaging_fee"], currency)
+    order["refundedTotal"] = money(row["refunded_total"], currency)
     order["remark"] = row["remark"]
     order["attributes"] = row["attributes"]
     order["allowedTransitions"] = ALLOWED[row["main_status"]]
@@ -166,7 +174,48 @@ def _full(
         }
         for h in history
     ]
+    order["changes"] = [_change(c, currency) for c in changes]
     return order
+
+
+def _change(change: asyncpg.Record, currency: str) -> Json:
+    """An item change as OrderFull selects it, from its stored row (lines and discounts are
+    JSON in minor units)."""
+    given = change["discounts"]
+    refund = change["refund_amount"]
+    return {
+        "kind": change["kind"],
+        "version": change["version"],
+        "reason": change["reason"],
+        "actor": change["actor"],
+        "occurredAt": change["occurred_at"].isoformat(),
+        "lines": [
+            {
+                "itemId": encode_id("OrderItem", line["item_id"]),
+                "skuId": line["sku_id"],
+                "name": line["name"],
+                "unitPrice": money(line["unit_price"], currency),
+                "quantityBefore": line["quantity_before"],
+                "quantityAfter": line["quantity_after"],
+                "cancelledQuantity": line["cancelled_quantity"],
+            }
+            for line in change["lines"]
+        ],
+        "discounts": None
+        if given is None
+        else [
+            {
+                "kind": d["kind"],
+                "code": d["code"],
+                "description": d["description"],
+                "amount": money(d["amount"], currency),
+                "itemId": None if d["item_id"] is None else encode_id("OrderItem", d["item_id"]),
+                "fundedBy": d["funded_by"],
+            }
+            for d in given
+        ],
+        "refundAmount": None if refund is None else money(refund, currency),
+    }
 
 
 def _grouped(rows: list[asyncpg.Record]) -> defaultdict[int, list[asyncpg.Record]]:
@@ -189,7 +238,12 @@ async def _orders(
     items = _grouped(await conn.fetch(ITEMS_FULL, ids))
     discounts = _grouped(await conn.fetch(DISCOUNTS, ids))
     history = _grouped(await conn.fetch(HISTORY, ids))
-    return [_full(row, items[row["id"]], discounts[row["id"]], history[row["id"]]) for row in rows]
+    changes = _grouped(await conn.fetch(CHANGES, ids))
+    return [
+        _full(row, items[n], discounts[n], history[n], changes[n])
+        for row in rows
+        for n in (row["id"],)
+    ]
 
 
 def by_id(tier: str) -> Handler:

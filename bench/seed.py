@@ -5,7 +5,8 @@
     .venv/bin/python bench/seed.py --force         # drop and seed again
 
 Every order has about 5 items, 2 discounts (one on an item, one on the order) and 4 status
-changes, each with its event in the log (positions 1, 2, 3, ... in time order; the counter row
+changes; one in ten also had an item cancelled after it was accepted, with a refund. Each
+change has its event in the log (positions 1, 2, 3, ... in time order; the counter row
 holds the last one). The database is recreated when it holds a different seed; the seed's size
 and its last order id and event position are kept in the database's COMMENT, so the benchmark
 can put the database back to exactly the seeded state before each server is measured.
@@ -29,7 +30,7 @@ import asyncpg
 import orjson
 from common import ADMIN_DSN, DEFAULT_DATABASE, ROOT, VENV_BIN, dsn, sqlalchemy_url
 
-SEED_FORMAT = 1
+SEED_FORMAT = 2
 STORES_PER_SEED = 50
 
 _CITIES = {
@@ -131,6 +132,7 @@ ORDER_COLUMNS = [
     "created_by",
     "created_at",
     "updated_at",
+    "refunded_total",
 ]
 ITEM_COLUMNS = [
     "id",
@@ -142,6 +144,18 @@ ITEM_COLUMNS = [
     "unit_price",
     "line_total",
     "attributes",
+    "cancelled_quantity",
+]
+ITEM_CHANGE_COLUMNS = [
+    "order_id",
+    "version",
+    "kind",
+    "lines",
+    "discounts",
+    "refund_amount",
+    "reason",
+    "actor",
+    "occurred_at",
 ]
 DISCOUNT_COLUMNS = [
     "id",
@@ -190,6 +204,7 @@ class Rows:
     items: list[tuple[Any, ...]]
     discounts: list[tuple[Any, ...]]
     changes: list[tuple[Any, ...]]
+    item_changes: list[tuple[Any, ...]]
     # (occurred_at, order_id, version, event row without its position)
     events: list[tuple[datetime, int, int, tuple[Any, ...]]]
 
@@ -246,6 +261,7 @@ def _items(rng: random.Random, ids: _Ids, order_id: int, count: int) -> list[tup
                 price,
                 price * quantity,
                 _json(attributes),
+                0,
             )
         )
         ids.item += 1
@@ -368,12 +384,35 @@ def _order(
         event = (kind, order_id, store, version, main, sub, previous[0], previous[1], who, at)
         rows.events.append((at, order_id, version, event))
         previous = (main, sub)
+    version, refunded = len(steps), 0
+    if previous == ("ACCEPTED", "READY_FOR_PICKUP"):
+        # One unit of the last item was out of stock: cancelled, its price refunded.
+        version += 1
+        at = at + timedelta(seconds=rng.uniform(10, 60))
+        last = items[-1]
+        refunded = min(last[6], payable)
+        items[-1] = (*last[:-1], 1)
+        line = {
+            "item_id": last[0],
+            "sku_id": last[3],
+            "name": last[4],
+            "unit_price": last[6],
+            "quantity_before": last[5],
+            "quantity_after": last[5],
+            "cancelled_quantity": 1,
+        }
+        rows.item_changes.append(
+            (order_id, version, "ITEMS_CANCELLED", _json([line]), None, refunded,
+             "Out of stock", "pos-gateway", at)
+        )  # fmt: skip
+        event = ("ITEMS_CHANGED", order_id, store, version, *previous, *previous, "pos-gateway", at)
+        rows.events.append((at, order_id, version, event))
     external_platform = "meituan" if platform else None
     external_id = f"MT{8_100_000_000 + order_id}" if platform else None
     rows.orders.append(
         (
             order_id,
-            len(steps),
+            version,
             store,
             channel,
             fulfillment,
@@ -384,7 +423,7 @@ def _order(
             discount_total,
             delivery_fee,
             packaging_fee,
-            payable,
+            payable - refunded,
             external_platform,
             external_id,
             customer,
@@ -393,6 +432,7 @@ def _order(
             actor,
             created_at,
             at,
+            refunded,
         )
     )
     rows.items.extend(items)
@@ -431,6 +471,7 @@ def _fresh(
             actor,
             now,
             now,
+            0,
         )
     )
     rows.items.extend(items)
@@ -464,12 +505,22 @@ async def _write(conn: asyncpg.Connection, rows: Rows) -> int:
         await conn.copy_records_to_table(
             "status_changes", records=rows.changes, columns=CHANGE_COLUMNS
         )
+        if rows.item_changes:
+            await conn.copy_records_to_table(
+                "order_changes", records=rows.item_changes, columns=ITEM_CHANGE_COLUMNS
+            )
         rows.events.sort(key=lambda e: (e[0], e[1], e[2]))
         events = [(start + n, *e[3]) for n, e in enumerate(rows.events, start=1)]
         await conn.copy_records_to_table("order_events", records=events, columns=EVENT_COLUMNS)
         last = start + len(events)
         await conn.execute("UPDATE event_counter SET position = $1 WHERE id = 1", last)
-        for table in ("orders", "order_items", "order_discounts", "status_changes"):
+        for table in (
+            "orders",
+            "order_items",
+            "order_discounts",
+            "status_changes",
+            "order_changes",
+        ):
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT coalesce(max(id), 1) FROM {table}))"
@@ -482,7 +533,7 @@ async def seed(conn: asyncpg.Connection, database: str, count: int) -> SeedInfo:
     stores = store_ids()
     ids = await _next_ids(conn)
     first = ids.order
-    rows = Rows([], [], [], [], [])
+    rows = Rows([], [], [], [], [], [])
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     span = timedelta(days=30).total_seconds()
     begin = end - timedelta(seconds=span)
@@ -507,7 +558,7 @@ async def add_fresh_paid_orders(
     rng = random.Random()
     ids = await _next_ids(conn)
     first = ids.order
-    rows = Rows([], [], [], [], [])
+    rows = Rows([], [], [], [], [], [])
     now = datetime.now(UTC)
     for n in range(count):
         if identical:
@@ -532,7 +583,13 @@ async def reset(conn: asyncpg.Connection, info: SeedInfo) -> int:
         if removed and is_superuser:
             await conn.execute("SET LOCAL session_replication_role = replica")
         if removed:
-            for table in ("order_events", "idempotency_keys", "status_changes", "order_discounts"):
+            for table in (
+                "order_events",
+                "idempotency_keys",
+                "status_changes",
+                "order_changes",
+                "order_discounts",
+            ):
                 await conn.execute(f"DELETE FROM {table} WHERE order_id > $1", last)
             await conn.execute("DELETE FROM order_items WHERE order_id > $1", last)
             await conn.execute("DELETE FROM orders WHERE id > $1", last)

@@ -5,8 +5,9 @@ relay`) through a durable pull consumer. JetStream remembers what this consumer 
 the program can be stopped, crash, or stay offline for hours: when it starts again it continues
 with the first message it had not acknowledged (as long as the stream still retains it).
 
-For each message it fetches the order at the `OrderStandard` tier through GraphQL, hands it to
-the POS, and only then acknowledges. That is at-least-once: a crash between the POS update and
+For each message it fetches the order at the `OrderStandard` tier through GraphQL, with each
+line's `activeQuantity` (what is left to make once items were cancelled after payment), hands it
+to the POS, and only then acknowledges. That is at-least-once: a crash between the POS update and
 the ack delivers the message again. The POS therefore remembers the newest order version it
 applied (in a small state file) and ignores anything not newer, which also makes the order in
 which messages of different orders arrive irrelevant: it always applies the order as it is now.
@@ -33,12 +34,13 @@ from typing import Any
 
 import httpx
 import nats
-import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 log = logging.getLogger("pos_sync")
 
-ORDER_QUERY = "query PosOrder($id: ID!) { order(id: $id) { ...OrderStandard } }"
+ORDER_QUERY = (
+    "query PosOrder($id: ID!) { order(id: $id) { ...OrderStandard items { activeQuantity } } }"
+)
 # GraphQL rejects a document with unused fragments, so take OrderStandard and what it spreads.
 WANTED_FRAGMENTS = ("OrderSummary", "OrderStandard")
 _FRAGMENT = re.compile(r"^fragment (\w+) on \w+ \{.*?^\}", re.DOTALL | re.MULTILINE)
@@ -92,7 +94,9 @@ class Pos:
 
     def show(self, order: dict[str, Any]) -> None:
         total = order["payableTotal"]
-        items = ", ".join(f"{i['quantity']}x {i['name']}" for i in order["items"])
+        items = ", ".join(
+            f"{i['activeQuantity']}x {i['name']}" for i in order["items"] if i["activeQuantity"]
+        )
         print(
             f"POS {order['orderNo']} v{order['version']} {order['mainStatus']}"
             f"{'/' + order['subStatus'] if order['subStatus'] else ''}: {items}"
@@ -154,7 +158,9 @@ async def sync(options: Options, http: httpx.AsyncClient | None = None) -> int:
         while True:
             try:
                 messages = await subscription.fetch(options.batch, timeout=options.wait_seconds)
-            except nats.errors.TimeoutError:
+            # nats-py raises its own TimeoutError, or asyncio's when the wait ran out before
+            # its second pull request (under load): both are the builtin TimeoutError.
+            except TimeoutError:
                 if options.once:
                     return applied
                 continue

@@ -31,8 +31,8 @@ def _plain(url: str) -> str:
 
 
 @asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A new, migrated PostgreSQL database, dropped afterwards. PostgreSQL must run: no skip."""
+async def fresh_database(migrated: bool = True) -> AsyncIterator[str]:
+    """A new (migrated) PostgreSQL database, dropped afterwards. PostgreSQL must run: no skip."""
     name = f"order_graph_test_{uuid.uuid4().hex[:12]}"
     try:
         admin = await asyncpg.connect(_plain(ADMIN_URL))
@@ -43,7 +43,8 @@ async def fresh_database() -> AsyncIterator[str]:
     finally:
         await admin.close()
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    await _migrate(url)
+    if migrated:
+        await _migrate(url)
     try:
         yield url
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -30,8 +31,10 @@ from order_graph.api.limits import Limits
 from order_graph.api.origins import Origins, parse_origins
 from order_graph.api.persisted import PersistedQueries
 from order_graph.api.schema import build_schema
+from order_graph.api.subgraph import build_subgraph_schema
 from order_graph.api.view import SpecView, subscription_protocols
 from order_graph.config import Settings
+from order_graph.deadlines.runner import DeadlineRunner
 from order_graph.domain.status import MainStatus
 from order_graph.events.hub import EventHub
 from order_graph.events.listener import PostgresListener
@@ -44,7 +47,7 @@ from order_graph.ops.metrics import (
     metrics_endpoint,
 )
 from order_graph.ops.tracing import tracing_extensions
-from order_graph.service import Observer, OrderService
+from order_graph.service import Clock, Observer, OrderService, utc_now
 from order_graph.storage import migrate
 from order_graph.storage.database import Database
 
@@ -95,8 +98,10 @@ class GraphQLApp(SpecView):
         service: OrderService,
         hub: EventHub,
         auth: Authenticator,
+        subgraph: bool = False,
     ) -> None:
-        self.order_schema = build_schema(
+        build = build_subgraph_schema if subgraph else build_schema
+        self.order_schema = build(
             limits_of(settings),
             settings.is_production,
             settings.introspection,
@@ -116,7 +121,8 @@ class GraphQLApp(SpecView):
             allowed_origins=("*",),
         )
         fragments = _packaged("fragments.graphql")
-        self.graphiql_page = graphiql.page(fragments, auth.required) if settings.graphiql else None
+        with_page = settings.graphiql and not subgraph  # the subgraph is for routers
+        self.graphiql_page = graphiql.page(fragments, auth.required) if with_page else None
         self.persisted = PersistedQueries()
         self.max_body_bytes = settings.max_body_bytes
         self.max_cost = settings.max_cost
@@ -231,25 +237,39 @@ def _packaged(name: str) -> str:
     return resources.files("order_graph").joinpath(name).read_text()
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
     settings = settings or Settings()
     db = Database(settings.database_url, settings.db_pool_size)
     hub = EventHub(db)
     auth = Authenticator(db, settings.auth == "required", settings.auth_cache_seconds)
-    service = OrderService(db, observer=AppObserver(hub))
+    service = OrderService(db, clock, observer=AppObserver(hub))
+    deadlines = DeadlineRunner.of(service, settings)
     graphql = GraphQLApp(settings, db, service, hub, auth)
+    # The federation subgraph, for routers: its own path and schema, the same checks.
+    subgraph = GraphQLApp(settings, db, service, hub, auth, subgraph=True)
     listener = None if db.is_sqlite else PostgresListener(settings.database_url, hub.poke)
     fragments = _packaged("fragments.graphql")
     printed = graphql.order_schema.as_str() + "\n"  # the served schema itself, not a rebuild
+    subgraph_printed = subgraph.order_schema.as_str() + "\n"
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
         if listener is not None:
             listener.start()
+        stop_deadlines = asyncio.Event()
+        runner = None
+        if settings.deadline_runner:
+            runner = asyncio.create_task(deadlines.run(stop_deadlines), name="deadlines")
         try:
             yield
         finally:
+            stop_deadlines.set()
+            if runner is not None:
+                # It finishes its batch; one stuck on the database is cancelled, which rolls
+                # back only the firings in flight (they stay due for the next runner).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(runner, 5)
             if listener is not None:
                 await listener.stop()
             await hub.stop()
@@ -288,11 +308,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/fragments.graphql", text(fragments)),
         Route("/schema.graphql", text(printed)),
+        Route("/subgraph", subgraph, methods=["POST"]),
+        Route("/subgraph.graphql", text(subgraph_printed)),
     ]
     middleware = [
         Middleware(RequestLog),
-        Middleware(Origins, allowed=parse_origins(settings.allowed_origins), paths=["/graphql"]),
+        Middleware(
+            Origins,
+            allowed=parse_origins(settings.allowed_origins),
+            paths=["/graphql", "/subgraph"],
+        ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.db = db
+    app.state.deadlines = deadlines
     return app

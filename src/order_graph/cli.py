@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--check", action="store_true", help="fail when the file is stale")
-    export.add_argument("--path", type=Path, default=Path("schema.graphql"))
+    export.add_argument(
+        "--federation", action="store_true", help="the federation subgraph's SDL instead"
+    )
+    export.add_argument("--path", type=Path, help="schema.graphql, or subgraph.graphql")
 
     seed = commands.add_parser("seed-demo", help="fill the database with realistic demo orders")
     seed.add_argument("--orders", type=int, default=200)
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     client_admin.add_commands(commands)
     commands.add_parser("relay", help="publish the event log to NATS JetStream")
+    commands.add_parser("deadlines", help="fire due lifecycle deadlines (a dedicated runner)")
 
     args = parser.parse_args(argv)
     settings = Settings()
@@ -56,11 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         print("database is at the newest revision")
         return 0
     if args.command == "export-schema":
-        return _export_schema(args.check, args.path)
+        return _export_schema(args.check, args.federation, args.path)
     if args.command == "relay":
         from order_graph.relay.main import main as relay_main
 
         return relay_main(settings)
+    if args.command == "deadlines":
+        from order_graph.deadlines.main import main as deadlines_main
+
+        return deadlines_main(settings)
     if args.command == "clients":
         return client_admin.run(settings, args)
     if args.command == "prune-events":
@@ -122,15 +130,18 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
     return 0
 
 
-def _export_schema(check: bool, path: Path) -> int:
+def _export_schema(check: bool, federation: bool, path: Path | None) -> int:
     from order_graph.api.schema import sdl
+    from order_graph.api.subgraph import subgraph_sdl
 
-    printed = sdl()
+    printed = subgraph_sdl() if federation else sdl()
     if not check:
         sys.stdout.write(printed)
         return 0
+    path = path or Path("subgraph.graphql" if federation else "schema.graphql")
     if not path.exists() or path.read_text() != printed:
-        print(f"{path} is stale: run `order-graph export-schema > {path}`", file=sys.stderr)
+        flag = " --federation" if federation else ""
+        print(f"{path} is stale: run `order-graph export-schema{flag} > {path}`", file=sys.stderr)
         return 1
     return 0
 

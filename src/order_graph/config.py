@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     shutdown_grace: float = 20.0
     otel_endpoint: str | None = None
     compiled_queries: bool = True
+    # Lifecycle deadlines: `serve` runs a runner unless `deadline_runner` is false.
+    deadline_runner: bool = True
+    deadline_poll_seconds: float = 1.0
+    deadline_batch_size: int = 100
+    deadline_concurrency: int = 4
+    deadline_metrics_port: int | None = None  # `order-graph deadlines` only
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,4 +1,5 @@
-"""Demo data: a few stores, a realistic menu, orders in every status with sub-statuses."""
+"""Demo data: a few stores, a realistic menu, orders in every status with sub-statuses, and
+some accepted orders with an item cancelled (out of stock) and refunded."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 
 from order_graph.config import Settings
 from order_graph.domain.access import Principal
+from order_graph.domain.changes import CancelItems, LineQuantity
 from order_graph.domain.model import (
     Channel,
     CreateOrder,
@@ -16,11 +18,14 @@ from order_graph.domain.model import (
     DiscountKind,
     FulfillmentType,
     ItemInput,
+    OrderRecord,
 )
+from order_graph.domain.money import from_minor
 from order_graph.domain.status import MainStatus
 from order_graph.service import OrderService
 from order_graph.storage import migrate
 from order_graph.storage.database import Database
+from order_graph.storage.orders import items_by_order
 from order_graph.storage.tables import orders
 
 STORES = ["sh-jingan-001", "sh-xuhui-002", "bj-chaoyang-003", "gz-tianhe-004", "sz-nanshan-005"]
@@ -116,3 +121,14 @@ async def _one_order(service: OrderService, demo: Principal, rng: random.Random,
         subs = SUB_STATUSES.get(target)
         sub = rng.choice(subs)[0] if subs else None
         order = await service.transition(demo, order.id, target, sub, None, order.version, None)
+    if order.main_status is MainStatus.ACCEPTED and rng.random() < 0.3:
+        await _out_of_stock(service, demo, order)
+
+
+async def _out_of_stock(service: OrderService, demo: Principal, order: OrderRecord) -> None:
+    """One unit of the first line ran out after payment: cancelled, its price refunded."""
+    async with service.db.read() as conn:
+        first = (await items_by_order(conn, [order.id]))[order.id][0]
+    refund = from_minor(min(first.unit_price, order.payable_total), order.currency)
+    command = CancelItems((LineQuantity(first.id, 1),), "Out of stock", refund)
+    await service.cancel_items(demo, order.id, command, order.version, None)

@@ -14,14 +14,18 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from order_graph.domain import lifecycle, limits
+from order_graph.deadlines import firing
+from order_graph.domain import item_rules, lifecycle, limits
 from order_graph.domain.access import Principal, Scope
+from order_graph.domain.changes import CancelItems, ChangeItems, ItemsPlan, OrderChangeRecord
+from order_graph.domain.deadlines import Deadline
 from order_graph.domain.errors import ErrorCode, Rejected, not_found
 from order_graph.domain.model import (
     Change,
     CreateOrder,
     DiscountInput,
     EventType,
+    ItemRecord,
     OrderRecord,
     StatusChangeRecord,
     SubStatusDefinition,
@@ -29,11 +33,15 @@ from order_graph.domain.model import (
 from order_graph.domain.status import MainStatus, is_valid_sub_status_code
 from order_graph.domain.validation import validate_create
 from order_graph.events import log
+from order_graph.preview import DryRun, Preview, RolledBack, preview_of
+from order_graph.storage import changes as item_store
+from order_graph.storage import deadlines as deadline_store
 from order_graph.storage import idempotency, sub_statuses
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
 T = TypeVar("T")
+Command = TypeVar("Command", ChangeItems, CancelItems)
 Clock = Callable[[], datetime]
 
 # A unique-key race (two requests with one idempotency key or one externalRef) rolls the loser
@@ -71,6 +79,15 @@ class Replay:
             result.updated_at,
             result=result,
         )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ItemsOutcome:
+    """An item change's result: the order it left (a dry run: would leave), and for a dry run
+    everything under that order as it would be, since nothing of it was kept."""
+
+    order: OrderRecord
+    preview: Preview | None
 
 
 def utc_now() -> datetime:
@@ -143,6 +160,7 @@ class OrderService:
                     order.id, None, order.main_status, None, order.sub_status, None, actor, now, 1
                 ),
             )
+            await deadline_store.enter(conn, order, None, now)
             if idempotency_key is not None:
                 await idempotency.remember(
                     conn, actor, "createOrder", idempotency_key, request_hash, order.id, now
@@ -226,6 +244,69 @@ class OrderService:
             principal, Scope.ORDERS_UPDATE, order_id, expected_version, decide
         )
 
+    async def change_items(
+        self,
+        principal: Principal,
+        order_id: int,
+        command: ChangeItems,
+        expected_version: int | None,
+        idempotency_key: str | None,
+        dry_run: bool = False,
+    ) -> ItemsOutcome:
+        """Adds, removes or re-counts lines before payment, with the caller's new discount
+        results; every total is derived again."""
+        return await self._items(
+            principal, "changeItems", order_id, command, item_rules.change_items, expected_version,
+            idempotency_key, dry_run,
+        )  # fmt: skip
+
+    async def cancel_items(
+        self,
+        principal: Principal,
+        order_id: int,
+        command: CancelItems,
+        expected_version: int | None,
+        idempotency_key: str | None,
+        dry_run: bool = False,
+    ) -> ItemsOutcome:
+        """Cancels units of lines after payment, with the caller's refund; cancelling every
+        remaining unit cancels the order in the same change."""
+        return await self._items(
+            principal, "cancelItems", order_id, command, item_rules.cancel_items, expected_version,
+            idempotency_key, dry_run,
+        )  # fmt: skip
+
+    async def _items(
+        self,
+        principal: Principal,
+        operation: str,
+        order_id: int,
+        command: Command,
+        rule: Callable[[OrderRecord, list[ItemRecord], Command, int], ItemsPlan],
+        expected_version: int | None,
+        idempotency_key: str | None,
+        dry_run: bool,
+    ) -> ItemsOutcome:
+        """An item change through the skeleton: `rule` plans it, its rows are written, and
+        the skeleton applies and records it (or, for a dry run, rolls it back)."""
+        _check_key(idempotency_key)
+        replay = None
+        if idempotency_key is not None and not dry_run:  # a dry run changes nothing to replay
+            request = [order_id, dataclasses.asdict(command), expected_version]
+            replay = Replay(operation, idempotency_key, idempotency.fingerprint(request))
+
+        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
+            items = (await store.items_by_order(conn, [order.id]))[order.id]
+            plan = rule(order, items, command, await item_store.count(conn, order.id))
+            return item_rules.change_of(plan, await item_store.apply_items(conn, order.id, plan))
+
+        run = DryRun() if dry_run else None
+        order = await self._change(
+            principal, Scope.ORDERS_UPDATE, order_id, expected_version, decide, command.reason,
+            replay, run,
+        )  # fmt: skip
+        return ItemsOutcome(order, None if run is None else run.preview)
+
     async def define_sub_status(
         self, principal: Principal, main_status: MainStatus, code: str, description: str | None
     ) -> SubStatusDefinition:
@@ -254,6 +335,25 @@ class OrderService:
 
         return await self._write(attempt)
 
+    async def fire_deadline(self, deadline: Deadline) -> OrderRecord | None:
+        """Applies a due deadline once (see deadlines/firing.py): the changed order, or None
+        when there was nothing to do."""
+        seen: list[int] = []
+
+        async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
+            seen[:] = [order.version]
+            return await firing.decide(conn, order, deadline, self.clock())
+
+        result = await self._change(
+            firing.ACTOR,
+            Scope.ORDERS_TRANSITION,
+            deadline.order_id,
+            None,
+            decide,
+            deadline.rule.draft.reason,
+        )
+        return None if result.version == seen[0] else result
+
     async def _change(
         self,
         principal: Principal,
@@ -263,10 +363,19 @@ class OrderService:
         decide: Decide,
         reason: str | None = None,
         replay: Replay | None = None,
+        dry_run: DryRun | None = None,
     ) -> OrderRecord:
         """The one way an existing order changes: lock it, replay a remembered retry, check the
         version, let `decide` (the domain rule) say what changes, then apply it and record its
-        history entry and event, all in one transaction."""
+        history entry and event, all in one transaction.
+
+        A stale version is reported together with every invalid input `decide` finds (its
+        writes, if any, are rolled back); refusals of a move the order cannot make are left
+        out then, since the caller has yet to see the order as it is.
+
+        A dry run goes as far as applying the change, reads the order as it would be into
+        `dry_run.preview`, and rolls everything back: it records no event and no idempotency
+        key."""
         principal.require(scope)
         _check_reason(reason)
         actor = principal.name
@@ -281,11 +390,22 @@ class OrderService:
                 remembered = await replay.recall(conn, actor)
                 if remembered is not None:
                     return remembered
-            lifecycle.check_version(order, expected_version)
-            change = await decide(conn, order)
+            stale = lifecycle.version_conflict(order, expected_version)
+            try:
+                change = await decide(conn, order)
+            except Rejected as refused:
+                if stale is None:
+                    raise
+                invalid = [e for e in refused.errors if e.code is ErrorCode.VALIDATION]
+                raise Rejected([stale, *invalid], current=order) from None
+            if stale is not None:
+                raise Rejected([stale], current=order)
             if not change.values and not change.always:
                 return order
             updated = await self._apply(conn, actor, order, change, reason)
+            if dry_run is not None:
+                dry_run.preview = await preview_of(conn, updated)
+                raise RolledBack(updated)
             if replay is not None:
                 await replay.remember(conn, actor, updated)
             await self._record(conn, change.event_type, order, updated, actor)
@@ -293,7 +413,10 @@ class OrderService:
                 moved.append((order.main_status, updated.main_status))
             return updated
 
-        result = await self._write(attempt)
+        try:
+            result = await self._write(attempt)
+        except RolledBack as rolled_back:
+            return rolled_back.order
         for source, target in moved:
             self.observer.transitioned(source, target)
         return result
@@ -322,6 +445,24 @@ class OrderService:
                     updated.version,
                 ),
             )
+        if change.record is not None:
+            draft = change.record
+            await item_store.insert_change(
+                conn,
+                OrderChangeRecord(
+                    order.id,
+                    updated.version,
+                    draft.kind,
+                    draft.lines,
+                    draft.discounts,
+                    draft.refund_amount,
+                    draft.reason,
+                    actor,
+                    updated.updated_at,
+                ),
+            )
+        if updated.main_status is not order.main_status:
+            await deadline_store.enter(conn, updated, order.main_status, updated.updated_at)
         return updated
 
     async def _record(

@@ -32,6 +32,10 @@ DISCOUNTS = """mutation($input: ReplaceDiscountsInput!) { replaceDiscounts(input
   order { version } errors { code } } }"""
 UPDATE = """mutation($input: UpdateOrderInput!) { updateOrder(input: $input) {
   order { version } errors { code } } }"""
+CHANGE_ITEMS = """mutation($input: ChangeItemsInput!) { changeItems(input: $input) {
+  order { version } errors { code } } }"""
+CANCEL_ITEMS = """mutation($input: CancelItemsInput!) { cancelItems(input: $input) {
+  order { version } errors { code } } }"""
 READ_SCOPES = frozenset({Scope.ORDERS_READ, Scope.EVENTS_READ})
 ALL_BUT_ADMIN = frozenset(Scope) - {Scope.ADMIN}
 
@@ -123,6 +127,16 @@ def mutation(query: str, field: str, variables: Callable[[World], dict[str, Any]
     return run
 
 
+async def cancel_items(client: GraphQLClient, world: World) -> Outcome:
+    """On a paid order of the world's store (the world's own order is not paid)."""
+    admin = await world.client(frozenset({Scope.ADMIN}), None)
+    input = order_input(world.store, initialStatus="PAID")
+    order = (await admin.execute(CREATE, {"input": input}))["createOrder"]["order"]
+    lines = [{"itemId": order["items"][0]["id"], "quantity": 1}]
+    cancel = {"orderId": order["id"], "lines": lines, "reason": "x", "refundAmount": "0"}
+    return await mutation(CANCEL_ITEMS, "cancelItems", lambda w: {"input": cancel})(client, world)
+
+
 OPERATIONS: dict[str, tuple[Scope, Operation]] = {
     "order": (
         Scope.ORDERS_READ,
@@ -197,6 +211,21 @@ OPERATIONS: dict[str, tuple[Scope, Operation]] = {
             UPDATE, "updateOrder", lambda w: {"input": {"orderId": w.order_id, "remark": "x"}}
         ),
     ),
+    "changeItems": (
+        Scope.ORDERS_UPDATE,
+        mutation(
+            CHANGE_ITEMS,
+            "changeItems",
+            lambda w: {
+                "input": {
+                    "orderId": w.order_id,
+                    "add": [{"skuId": "tea", "name": "Tea", "quantity": 1, "unitPrice": "1.00"}],
+                    "discounts": [],
+                }
+            },
+        ),
+    ),
+    "cancelItems": (Scope.ORDERS_UPDATE, cancel_items),
     "defineSubStatus": (
         Scope.ADMIN,
         mutation(
@@ -217,6 +246,8 @@ OTHER_STORE = {
     "setSubStatus": "not_found",
     "replaceDiscounts": "not_found",
     "updateOrder": "not_found",
+    "changeItems": "not_found",
+    "cancelItems": "not_found",
     "defineSubStatus": "forbidden",
 }
 

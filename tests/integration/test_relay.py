@@ -25,6 +25,7 @@ from order_graph.api.events import position_of
 from order_graph.app import create_app
 from order_graph.config import Settings
 from order_graph.domain.access import Principal
+from order_graph.domain.changes import CancelItems, LineQuantity
 from order_graph.domain.model import (
     Channel,
     CreateOrder,
@@ -50,6 +51,7 @@ from order_graph.relay.subjects import (
 )
 from order_graph.service import OrderService
 from order_graph.storage.database import Database
+from order_graph.storage.orders import items_by_order
 from tests.conftest import FRAGMENTS, fresh_database
 from tests.integration.conftest import (
     PrivateNats,
@@ -89,6 +91,11 @@ async def service(postgres_url: str) -> AsyncIterator[OrderService]:
     await db.dispose()
 
 
+async def read_items(service: OrderService, order_id: int) -> list[int]:
+    async with service.db.read() as conn:
+        return [item.id for item in (await items_by_order(conn, [order_id]))[order_id]]
+
+
 def _command(store_id: str) -> CreateOrder:
     return CreateOrder(
         store_id=store_id,
@@ -100,11 +107,14 @@ def _command(store_id: str) -> CreateOrder:
 
 
 async def order_story(service: OrderService, store_id: str) -> int:
-    """One order's life in five events: every event type once."""
+    """One order's life in six events: every event type once."""
     order, _ = await service.create_order(ACTOR, _command(store_id), None)
     discount = DiscountInput(DiscountKind.COUPON, Decimal("5.00"), "WELCOME5")
     await service.replace_discounts(ACTOR, order.id, (discount,), None)
     await service.transition(ACTOR, order.id, MainStatus.PAID, None, None, None, None)
+    [latte] = await read_items(service, order.id)
+    cancel = CancelItems((LineQuantity(latte, 1),), "Out of stock", Decimal("25.50"))
+    await service.cancel_items(ACTOR, order.id, cancel, None, None)
     await service.set_sub_status(ACTOR, order.id, "WAITING_POS_ACK", None, None)
     await service.update_order(ACTOR, order.id, "no sugar", None, None)
     return order.id
@@ -476,14 +486,14 @@ async def test_pos_sync_example_applies_its_store_and_resumes_where_it_left_off(
             await eventually(all_published, "the relay to publish the stories")
             assert await run_sync("pos.json") == len(my_orders)
             state = orjson.loads((tmp_path / "pos.json").read_bytes())
-            assert state == {ids.encode("Order", order): 5 for order in my_orders}
+            assert state == {ids.encode("Order", order): 6 for order in my_orders}
 
             await service.update_order(ACTOR, my_orders[0], "extra hot", None, None)
             await eventually(all_published, "the relay to publish the change")
             # A fresh POS state: only what the durable consumer has not acknowledged arrives.
             assert await run_sync("fresh.json") == 1
             fresh = orjson.loads((tmp_path / "fresh.json").read_bytes())
-            assert fresh == {ids.encode("Order", my_orders[0]): 6}
+            assert fresh == {ids.encode("Order", my_orders[0]): 7}
     finally:
         await settle(relay, stop)
         await app.state.db.dispose()

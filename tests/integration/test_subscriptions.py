@@ -7,7 +7,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -19,11 +18,9 @@ from order_graph.events.listener import APPLICATION_NAME, asyncpg_dsn
 from tests.api.conftest import CREATE, TRANSITION, order_input
 from tests.support.clients import (
     LEGACY_WS,
-    TRANSPORT_WS,
-    Events,
     close_code,
     execute,
-    subscription,
+    subscribe,
 )
 from tests.support.clients import ws_session as session
 from tests.support.documents import FAT, SKINNY
@@ -82,15 +79,6 @@ async def log_page(http: httpx.AsyncClient, server: Server, store: str) -> list[
 
 def a_store() -> str:
     return f"store-{uuid.uuid4().hex[:10]}"
-
-
-@asynccontextmanager
-async def subscribe(
-    url: str, query: str, variables: dict[str, Any], protocol: str = TRANSPORT_WS
-) -> AsyncIterator[Events]:
-    """A gql subscription on a connection of its own."""
-    async with session(url, protocol=protocol) as ws, subscription(ws, query, **variables) as s:
-        yield s
 
 
 async def test_subscriber_on_one_process_gets_every_write_of_five_writers_on_another(

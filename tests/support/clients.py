@@ -78,6 +78,24 @@ async def subscription(
         await results.aclose()
 
 
+@asynccontextmanager
+async def subscribe(
+    url: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    protocol: str = TRANSPORT_WS,
+    key: str | None = None,
+) -> AsyncIterator[Events]:
+    """A subscription on a websocket of its own. gql sends it with the first wait for an
+    event, so a test that must not miss earlier events subscribes with `after:` or
+    `fromStart: true`."""
+    async with (
+        ws_session(url, key, protocol) as session,
+        subscription(session, query, **(variables or {})) as events,
+    ):
+        yield events
+
+
 def close_code(error: BaseException) -> int | None:
     """The close code the server sent, as gql reports it: on the cause of its error."""
     cause: BaseException | None = error

@@ -102,6 +102,8 @@ SCALARS: dict[str, dict[str, str]] = {
         "name": "i.name",
         "quantity": "i.quantity",
         "attributes": "i.attributes",
+        "cancelledQuantity": "i.cancelled_quantity",
+        "activeQuantity": "(i.quantity - i.cancelled_quantity)",
     },
     "OrderDiscount": {
         "id": "enc('OrderDiscount', d.id)",
@@ -121,6 +123,28 @@ SCALARS: dict[str, dict[str, str]] = {
         "occurredAt": "h.occurred_at.isoformat()",
         "version": "h.version",
     },
+    "OrderChange": {
+        "kind": "x.kind.value",
+        "version": "x.version",
+        "reason": "x.reason",
+        "actor": "x.actor",
+        "occurredAt": "x.occurred_at.isoformat()",
+    },
+    "OrderChangeLine": {
+        "itemId": "enc('OrderItem', ln.item_id)",
+        "skuId": "ln.sku_id",
+        "name": "ln.name",
+        "quantityBefore": "ln.quantity_before",
+        "quantityAfter": "ln.quantity_after",
+        "cancelledQuantity": "ln.cancelled_quantity",
+    },
+    "OrderChangeDiscount": {
+        "kind": "g.kind.value",
+        "code": "g.code",
+        "description": "g.description",
+        "itemId": "(None if g.item_id is None else enc('OrderItem', g.item_id))",
+        "fundedBy": "g.funded_by",
+    },
     "ExternalRef": {"platform": "o.external_platform", "orderId": "o.external_order_id"},
     "OrderEdge": {"cursor": "cursor(r)"},
     "PageInfo": {
@@ -138,10 +162,13 @@ MONEY: dict[str, dict[str, tuple[str, str]]] = {
             ("deliveryFee", "delivery_fee"),
             ("packagingFee", "packaging_fee"),
             ("payableTotal", "payable_total"),
+            ("refundedTotal", "refunded_total"),
         )
     },
     "OrderItem": {"unitPrice": ("i.unit_price", "cur"), "lineTotal": ("i.line_total", "cur")},
     "OrderDiscount": {"amount": ("d.amount", "cur")},
+    "OrderChangeLine": {"unitPrice": ("ln.unit_price", "cur")},
+    "OrderChangeDiscount": {"amount": ("g.amount", "cur")},
 }
 # Function signatures per type: the record variable, and the currency where lines need it.
 SIGNATURES = {
@@ -149,6 +176,9 @@ SIGNATURES = {
     "OrderItem": "i, cur, c",
     "OrderDiscount": "d, cur, c",
     "StatusChange": "h, c",
+    "OrderChange": "x, cur, c",
+    "OrderChangeLine": "ln, cur, c",
+    "OrderChangeDiscount": "g, cur, c",
     "OrderEdge": "r, c",
     "OrderConnection": "p, c",
 }
@@ -202,6 +232,22 @@ class Emitter:
             self.needs.add("history")
             change = self.function("StatusChange", nodes)
             return f"[{change}(h, c) for h in c.history.get(o.id, ()) if h.version <= o.version]"
+        if composite == ("Order", "changes"):
+            self.needs.add("changes")
+            change = self.function("OrderChange", nodes)
+            return (
+                f"[{change}(x, o.currency, c) for x in c.changes.get(o.id, ()) "
+                "if x.version <= o.version]"
+            )
+        if composite == ("OrderChange", "lines"):
+            return f"[{self.function('OrderChangeLine', nodes)}(ln, cur, c) for ln in x.lines]"
+        if composite == ("OrderChange", "discounts"):
+            discount = self.function("OrderChangeDiscount", nodes)
+            given = f"[{discount}(g, cur, c) for g in x.discounts]"
+            return f"(None if x.discounts is None else {given})"
+        if composite == ("OrderChange", "refundAmount"):
+            refund = self._money(nodes, "x.refund_amount", "cur")
+            return f"(None if x.refund_amount is None else {refund})"
         if composite == ("OrderEdge", "node"):
             return f"{self.function('Order', nodes)}(r, c)"
         if composite == ("OrderConnection", "edges"):

@@ -38,12 +38,14 @@ from order_graph.api import reads
 from order_graph.api.codegen import Build, Emitter, Unsupported, collect
 from order_graph.api.context import Context
 from order_graph.api.inputs import OrderFilter
+from order_graph.domain.changes import OrderChangeRecord
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
     OrderRecord,
     StatusChangeRecord,
 )
+from order_graph.storage import changes as item_store
 from order_graph.storage import orders as store
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class Children:
     items: Mapping[int, list[ItemRecord]] = field(default_factory=dict)
     discounts: Mapping[int, list[DiscountRecord]] = field(default_factory=dict)
     history: Mapping[int, list[StatusChangeRecord]] = field(default_factory=dict)
+    changes: Mapping[int, list[OrderChangeRecord]] = field(default_factory=dict)
 
 
 # --- Roots ------------------------------------------------------------------------------
@@ -126,6 +129,8 @@ class Plan:
                 children.discounts = await store.discounts_by_order(conn, numbers)
             if "history" in self.needs:
                 children.history = await store.history_by_order(conn, numbers)
+            if "changes" in self.needs:
+                children.changes = await item_store.changes_by_order(conn, numbers)
         return children
 
 
@@ -176,6 +181,7 @@ def _filter(value: dict[str, Any] | None) -> OrderFilter | None:
         customer_id=value.get("customerId"),
         created_after=value.get("createdAfter"),
         created_before=value.get("createdBefore"),
+        due_within_minutes=value.get("dueWithinMinutes"),
     )
 
 

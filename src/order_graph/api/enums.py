@@ -24,7 +24,13 @@ strawberry.enum(
     description="What produced a stored discount result. The service stores results; it never "
     "computes discounts.",
 )
-strawberry.enum(OrderEventType, name="OrderEventType")
+strawberry.enum(
+    OrderEventType,
+    name="OrderEventType",
+    description="What a change did. Consumers must ignore values they do not know: the list "
+    "grows. ITEMS_CHANGED: items edited or cancelled (see Order.changes); when it cancelled "
+    "every remaining unit, its mainStatus is CANCELLED.",
+)
 strawberry.enum(OrderErrorCode, name="OrderErrorCode")
 
 __all__ = [

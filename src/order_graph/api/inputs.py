@@ -152,6 +152,11 @@ class OrderFilter:
     customer_id: strawberry.ID | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    due_within_minutes: int | None = strawberry.field(
+        default=None,
+        description="Only orders with a deadline due within this many minutes from now "
+        "(overdue ones included): 0 to 43200.",
+    )
 
 
 @strawberry.input

@@ -2,8 +2,8 @@
 
 The cost is an estimate of the objects a query can produce, in the spirit of GitHub's node
 limit: every selected field counts once per parent object, and a list argument (`first`,
-`ids`) multiplies what is selected under it. Lists without an argument count with a fixed
-estimate of their usual length.
+`ids`, `representations`) multiplies what is selected under it. Lists without an argument
+count with a fixed estimate of their usual length.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from strawberry.extensions import SchemaExtension
 
 # Default page sizes of the contract, and the usual length of lists that take no argument.
 PAGE_DEFAULTS = {"orders": 20, "orderEvents": 100}
-LIST_ESTIMATES = {"items": 10, "discounts": 5, "statusHistory": 10}
+LIST_ESTIMATES = {"items": 10, "discounts": 5, "statusHistory": 10, "changes": 1, "lines": 2}
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,10 @@ def _fan_out(field: FieldNode, variables: Mapping[str, Any]) -> int:
     if "first" in arguments:
         value = _value(arguments["first"], variables)
         return value if isinstance(value, int) and value > 0 else PAGE_DEFAULTS.get(name, 1)
-    if "ids" in arguments:
-        value = _value(arguments["ids"], variables)
-        return max(len(value), 1) if isinstance(value, list) else 1
+    for listed in ("ids", "representations"):  # representations: the subgraph's _entities
+        if listed in arguments:
+            value = _value(arguments[listed], variables)
+            return max(len(value), 1) if isinstance(value, list) else 1
     return PAGE_DEFAULTS.get(name) or LIST_ESTIMATES.get(name, 1)
 
 

@@ -10,12 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
+from order_graph.domain.changes import OrderChangeRecord
+from order_graph.domain.deadlines import Deadline
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
     OrderRecord,
     StatusChangeRecord,
 )
+from order_graph.preview import Preview
+from order_graph.storage import changes as item_store
+from order_graph.storage import deadlines as deadline_store
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
@@ -24,9 +29,14 @@ V = TypeVar("V")
 Fetch = Callable[[AsyncConnection, Sequence[K]], Awaitable[Mapping[K, V]]]
 
 
+# Ids per statement: PostgreSQL binds at most 32,767 parameters, and a router may send more
+# order representations than that when the body and cost limits are raised.
+MAX_BATCH = 5_000
+
+
 class _Loader(DataLoader[K, V]):
     def __init__(self, db: Database, fetch: Fetch[K, V], default: Callable[[], V]) -> None:
-        super().__init__()
+        super().__init__(max_batch_size=MAX_BATCH)
         self._db = db
         self._fetch = fetch
         self._default = default
@@ -51,11 +61,28 @@ class Loaders:
         self.history: _Loader[int, list[StatusChangeRecord]] = _Loader(
             db, store.history_by_order, list
         )
+        self.changes: _Loader[int, list[OrderChangeRecord]] = _Loader(
+            db, item_store.changes_by_order, list
+        )
+        self.deadlines: _Loader[int, list[Deadline]] = _Loader(db, deadline_store.by_orders, list)
 
     def forget(self, order_id: int) -> None:
         """After a change: later fields of this request must not see the order as it was."""
-        for loader in (self.orders, self.items, self.discounts, self.history):
+        loaders = (self.orders, self.items, self.discounts, self.history, self.changes)
+        for loader in (*loaders, self.deadlines):
             loader.clear(order_id)
+
+    @classmethod
+    def of_preview(cls, db: Database, preview: Preview) -> Loaders:
+        """Loaders that answer for a dry run's order from what it would be: it is not stored."""
+        loaders = cls(db)
+        order_id = preview.order.id
+        loaders.orders.prime(order_id, preview.order)
+        loaders.items.prime(order_id, preview.items)
+        loaders.discounts.prime(order_id, preview.discounts)
+        loaders.history.prime(order_id, preview.history)
+        loaders.changes.prime(order_id, preview.changes)
+        return loaders
 
     def prime(self, orders: Sequence[OrderRecord]) -> None:
         for order in orders:

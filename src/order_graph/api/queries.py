@@ -6,7 +6,7 @@ import strawberry
 
 from order_graph.api import ids, reads
 from order_graph.api.auth import require
-from order_graph.api.context import Info
+from order_graph.api.context import Context, Info
 from order_graph.api.enums import MainStatus
 from order_graph.api.errors import bad_input
 from order_graph.api.events import OrderEventConnection, read_events
@@ -28,6 +28,16 @@ from order_graph.storage import sub_statuses
 
 def _order(record: OrderRecord | None) -> Order | None:
     return None if record is None else Order.of(record)
+
+
+async def order_connection(
+    ctx: Context, filter: OrderFilter | None, first: int | None, after: str | None
+) -> OrderConnection:
+    """`Query.orders`; also the `orders` of a federated store or customer, by a narrowed filter."""
+    page, more = await reads.order_page(ctx, filter, first, after)
+    edges = [OrderEdge(cursor=reads.page_cursor(r), node=Order.of(r)) for r in page]
+    end = edges[-1].cursor if edges else None
+    return OrderConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
 
 
 @strawberry.type
@@ -65,10 +75,7 @@ class Query:
         first: int | None = 20,
         after: str | None = None,
     ) -> OrderConnection:
-        page, more = await reads.order_page(info.context, filter, first, after)
-        edges = [OrderEdge(cursor=reads.page_cursor(r), node=Order.of(r)) for r in page]
-        end = edges[-1].cursor if edges else None
-        return OrderConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
+        return await order_connection(info.context, filter, first, after)
 
     @strawberry.field(
         description="The event log, oldest first, for consumers that poll or catch up."

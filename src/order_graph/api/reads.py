@@ -7,6 +7,7 @@ caller should see; another store's order reads as missing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from order_graph.api import ids
 from order_graph.api.auth import require
@@ -14,6 +15,7 @@ from order_graph.api.context import Context
 from order_graph.api.errors import bad_input
 from order_graph.api.inputs import OrderFilter
 from order_graph.domain.access import Principal, Scope
+from order_graph.domain.deadlines import MAX_DUE_WITHIN_MINUTES
 from order_graph.domain.model import OrderRecord
 from order_graph.storage import orders as store
 
@@ -35,7 +37,17 @@ def _visible(ctx: Context, record: OrderRecord | None) -> OrderRecord | None:
     return record
 
 
-def _order_query(filter: OrderFilter | None, principal: Principal) -> store.OrderQuery:
+def _due_before(minutes: int | None, now: datetime) -> datetime | None:
+    if minutes is None:
+        return None
+    if not 0 <= minutes <= MAX_DUE_WITHIN_MINUTES:
+        raise bad_input(f"dueWithinMinutes must be from 0 to {MAX_DUE_WITHIN_MINUTES}.")
+    return now + timedelta(minutes=minutes)
+
+
+def _order_query(
+    filter: OrderFilter | None, principal: Principal, now: datetime
+) -> store.OrderQuery:
     if filter is None:
         return store.OrderQuery(store_ids=principal.visible_stores(None))
     wanted = None if filter.store_ids is None else [str(s) for s in filter.store_ids]
@@ -47,6 +59,7 @@ def _order_query(filter: OrderFilter | None, principal: Principal) -> store.Orde
         customer_id=None if filter.customer_id is None else str(filter.customer_id),
         created_after=filter.created_after,
         created_before=filter.created_before,
+        due_before=_due_before(filter.due_within_minutes, now),
     )
 
 
@@ -91,7 +104,7 @@ async def order_page(
         except ids.BadId:
             raise bad_input("Not a cursor from this list.") from None
     async with ctx.db.read() as conn:
-        query = _order_query(filter, ctx.principal)
+        query = _order_query(filter, ctx.principal, ctx.service.clock())
         records = await store.list_orders(conn, query, first + 1, before_id)
     ctx.loaders.prime(records[:first])
     return records[:first], len(records) > first

@@ -20,9 +20,12 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from order_graph.api.compiled import CompiledQueries
+from order_graph.api.deadlines import DeadlineMutations, DeadlineQueries
+from order_graph.api.item_changes import ItemMutations
 from order_graph.api.limits import HideSuggestions, Limits, QueryCost, RefuseNul
 from order_graph.api.loaders import FreshLoaders
 from order_graph.api.mutations import Mutation
@@ -32,6 +35,11 @@ from order_graph.api.subscriptions import Subscription
 from order_graph.api.types import Order
 
 logger = logging.getLogger("order_graph.errors")
+
+# The root types of both schemas (the public one and the subgraph): the orders' own fields,
+# the item changes' and the deadline rules'.
+RootQuery = merge_types("Query", (Query, DeadlineQueries))
+RootMutation = merge_types("Mutation", (Mutation, ItemMutations, DeadlineMutations))
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -93,14 +101,14 @@ class OrderSchema(strawberry.Schema):
                 )
 
 
-def build_schema(
-    limits: Limits | None = None,
-    production: bool = False,
-    introspection: bool = True,
-    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
-    compiled: bool = True,
-) -> strawberry.Schema:
-    limits = limits or Limits()
+def schema_extensions(
+    limits: Limits,
+    production: bool,
+    introspection: bool,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]],
+    compiled: bool,
+) -> list[Callable[[], SchemaExtension]]:
+    """What every request to a schema of this service goes through (the subgraph's too)."""
     # The limiters' rule classes are made once: ValidationCache keys on them, so rules made
     # afresh per request would make every validation a miss.
     rules = [
@@ -127,9 +135,22 @@ def build_schema(
         extensions.append(DisableIntrospection)
     if production:
         extensions.append(HideSuggestions)
+    return extensions
+
+
+def build_schema(
+    limits: Limits | None = None,
+    production: bool = False,
+    introspection: bool = True,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    compiled: bool = True,
+) -> strawberry.Schema:
+    extensions = schema_extensions(
+        limits or Limits(), production, introspection, extra_extensions, compiled
+    )
     return OrderSchema(
-        query=Query,
-        mutation=Mutation,
+        query=RootQuery,
+        mutation=RootMutation,
         subscription=Subscription,
         types=[Order],
         extensions=extensions,

@@ -37,6 +37,8 @@ async def _prefetch(loaders: Loaders, events: list[EventRecord], order: Selected
         loads.append(loaders.discounts.load_many(ids))
     if "statusHistory" in wanted:
         loads.append(loaders.history.load_many(ids))
+    if "changes" in wanted:
+        loads.append(loaders.changes.load_many(ids))
     await asyncio.gather(*loads)
 
 

@@ -3,38 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 import strawberry
 from strawberry.scalars import JSON
 
 from order_graph.api import ids
+from order_graph.api.change_types import OrderChange
 from order_graph.api.context import Info
+from order_graph.api.deadlines import OrderDeadline
 from order_graph.api.enums import Channel, DiscountKind, FulfillmentType, MainStatus
 from order_graph.api.loaders import Loaders
+from order_graph.api.money import Money, money
+from order_graph.domain.deadlines import next_of
 from order_graph.domain.model import (
     DiscountRecord,
     ItemRecord,
     OrderRecord,
     StatusChangeRecord,
 )
-from order_graph.domain.money import from_minor
 from order_graph.domain.status import allowed_transitions
 
 
 @strawberry.interface
 class Node:
     id: strawberry.ID
-
-
-@strawberry.type
-class Money:
-    amount: Decimal
-    currency: str
-
-
-def money(minor: int, currency: str) -> Money:
-    return Money(amount=from_minor(minor, currency), currency=currency)
 
 
 @strawberry.type
@@ -48,10 +40,16 @@ class OrderItem:
     id: strawberry.ID
     sku_id: strawberry.ID
     name: str
-    quantity: int
+    quantity: int = strawberry.field(description="As ordered, cancelled units included.")
     unit_price: Money
-    line_total: Money
+    line_total: Money = strawberry.field(description="unitPrice x quantity")
     attributes: JSON
+    cancelled_quantity: int = strawberry.field(
+        description="Units cancelled after payment (cancelItems)."
+    )
+    active_quantity: int = strawberry.field(
+        description="quantity - cancelledQuantity: what is still to be made and handed over."
+    )
 
     @classmethod
     def of(cls, item: ItemRecord, currency: str) -> OrderItem:
@@ -63,6 +61,8 @@ class OrderItem:
             unit_price=money(item.unit_price, currency),
             line_total=money(item.line_total, currency),
             attributes=JSON(item.attributes),
+            cancelled_quantity=item.cancelled_quantity,
+            active_quantity=item.active_quantity,
         )
 
 
@@ -139,7 +139,11 @@ class Order(Node):
     delivery_fee: Money
     packaging_fee: Money
     payable_total: Money = strawberry.field(
-        description="itemsTotal + deliveryFee + packagingFee - discountTotal"
+        description="itemsTotal + deliveryFee + packagingFee - discountTotal - refundedTotal: "
+        "what the customer pays, net of refunds."
+    )
+    refunded_total: Money = strawberry.field(
+        description="The sum of the refunds given with cancelled items (cancelItems)."
     )
     remark: str | None
     attributes: JSON
@@ -173,6 +177,26 @@ class Order(Node):
         version = self.record.version
         return [StatusChange.of(change) for change in found if change.version <= version]
 
+    @strawberry.field(
+        description="Every change of the order's items (changeItems, cancelItems), oldest "
+        "first, each with the version it produced."
+    )
+    async def changes(self, info: Info) -> list[OrderChange]:
+        found = await self._loaders(info).changes.load(self.record.id)
+        # As statusHistory: an order replayed for an idempotent retry shows them as they stood.
+        version = self.record.version
+        return [
+            OrderChange.of(change, self.currency) for change in found if change.version <= version
+        ]
+
+    @strawberry.field(
+        description="The next deadline of this order in its main status; null "
+        "when no deadline rule applies (any more)."
+    )
+    async def deadline(self, info: Info) -> OrderDeadline | None:
+        found = next_of(await self._loaders(info).deadlines.load(self.record.id))
+        return None if found is None else OrderDeadline.of(found)
+
     @classmethod
     def of(cls, order: OrderRecord, loaders: Loaders | None = None) -> Order:
         currency = order.currency
@@ -198,6 +222,7 @@ class Order(Node):
             delivery_fee=money(order.delivery_fee, currency),
             packaging_fee=money(order.packaging_fee, currency),
             payable_total=money(order.payable_total, currency),
+            refunded_total=money(order.refunded_total, currency),
             remark=order.remark,
             attributes=JSON(order.attributes),
             created_at=order.created_at,

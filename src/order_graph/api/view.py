@@ -118,6 +118,8 @@ class SpecView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        # Without a Subscription type (the federation subgraph) validation says so itself.
+        streams = self.schema.get_type_by_name("Subscription") is not None
         try:
             return await self.schema.execute(
                 request_data.query,
@@ -125,7 +127,7 @@ class SpecView(GraphQL[Context, None]):
                 variable_values=request_data.variables,
                 context_value=context,
                 operation_name=request_data.operation_name,
-                allowed_operation_types=PLAIN_POST,
+                allowed_operation_types=PLAIN_POST if streams else {*PLAIN_POST, SUBSCRIPTION},
                 operation_extensions=request_data.extensions,
             )
         except InvalidOperationTypeError:

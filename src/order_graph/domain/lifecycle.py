@@ -30,19 +30,15 @@ class _Keep:
 KEEP: Final = _Keep()
 
 
-def check_version(order: OrderRecord, expected: int | None) -> None:
-    if expected is not None and expected != order.version:
-        raise Rejected(
-            [
-                OrderError(
-                    ErrorCode.VERSION_CONFLICT,
-                    f"The order is at version {order.version}, not {expected}.",
-                    (*INPUT, "expectedVersion"),
-                    current_version=order.version,
-                )
-            ],
-            current=order,
-        )
+def version_conflict(order: OrderRecord, expected: int | None) -> OrderError | None:
+    if expected is None or expected == order.version:
+        return None
+    return OrderError(
+        ErrorCode.VERSION_CONFLICT,
+        f"The order is at version {order.version}, not {expected}.",
+        (*INPUT, "expectedVersion"),
+        current_version=order.version,
+    )
 
 
 def transition(

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from order_graph.domain.status import MainStatus
+
+if TYPE_CHECKING:
+    from order_graph.domain.changes import ChangeDraft
 
 JSONObject = dict[str, Any]
 
@@ -41,6 +44,9 @@ class EventType(StrEnum):
     SUB_STATUS_CHANGED = "SUB_STATUS_CHANGED"
     DISCOUNTS_CHANGED = "DISCOUNTS_CHANGED"
     UPDATED = "UPDATED"
+    # Items edited before payment or cancelled after it (see domain/changes.py). A consumer
+    # must ignore event types it does not know: the list grows.
+    ITEMS_CHANGED = "ITEMS_CHANGED"
 
 
 # --- Commands: raw input as the caller sent it, before validation -----------------------
@@ -167,6 +173,8 @@ class OrderRecord:
     created_at: datetime
     updated_at: datetime
     created_by: str = ""
+    # The sum of the refunds of cancelled items (see domain/changes.py).
+    refunded_total: int = 0
 
     @property
     def order_no(self) -> str:
@@ -185,6 +193,12 @@ class ItemRecord:
     unit_price: int
     line_total: int
     attributes: JSONObject
+    # Units cancelled after payment; `quantity` stays what was ordered.
+    cancelled_quantity: int = 0
+
+    @property
+    def active_quantity(self) -> int:
+        return self.quantity - self.cancelled_quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,3 +260,5 @@ class Change:
     # Recorded (new version, event) even when no column of the order changes, e.g. its
     # discounts were replaced by ones with the same total.
     always: bool = False
+    # An item change, stored in the order's `changes` with the version it produces.
+    record: ChangeDraft | None = None

@@ -14,6 +14,7 @@ from order_graph.domain.model import (
     DiscountDraft,
     DiscountInput,
     ItemDraft,
+    ItemInput,
     OrderDraft,
     Totals,
 )
@@ -130,11 +131,17 @@ def _items(check: Checker, command: CreateOrder, currency: str) -> list[ItemDraf
     path = (*INPUT, "items")
     if not command.items:
         check.fail("An order needs at least one item.", path)
-    if len(command.items) > limits.MAX_ITEMS:
+    return validate_items(check, command.items, currency, path)
+
+
+def validate_items(
+    check: Checker, items: Sequence[ItemInput], currency: str, path: Path
+) -> list[ItemDraft]:
+    if len(items) > limits.MAX_ITEMS:
         check.fail(f"At most {limits.MAX_ITEMS} items.", path)
         return []
     drafts = []
-    for index, item in enumerate(command.items):
+    for index, item in enumerate(items):
         at = (*path, str(index))
         check.text(item.sku_id, (*at, "skuId"), limits.MAX_ID_LENGTH, required=True)
         check.text(item.name, (*at, "name"), limits.MAX_NAME_LENGTH, required=True)

@@ -23,7 +23,7 @@ from order_graph.domain.model import (
     StatusChangeRecord,
 )
 from order_graph.domain.status import MainStatus
-from order_graph.storage import codes
+from order_graph.storage import codes, deadlines
 from order_graph.storage.tables import order_discounts, order_items, orders, status_changes
 
 
@@ -38,6 +38,7 @@ class OrderQuery:
     customer_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    due_before: datetime | None = None
 
 
 def order_from_row(row: Row[Any]) -> OrderRecord:
@@ -123,6 +124,8 @@ def list_statement(query: OrderQuery, first: int, before_id: int | None) -> Sele
         conditions.append(orders.c.created_at >= query.created_after)
     if query.created_before is not None:
         conditions.append(orders.c.created_at < query.created_before)
+    if query.due_before is not None:
+        conditions.append(orders.c.id.in_(deadlines.due_before(query.due_before, query.store_ids)))
     return select(orders).where(and_(True, *conditions)).order_by(orders.c.id.desc()).limit(first)
 
 

@@ -80,6 +80,7 @@ orders = Table(
     Column("created_by", String(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("refunded_total", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("external_platform", "external_order_id", name="uq_orders_external_ref"),
     Index("ix_orders_store_id_id", "store_id", "id"),
     Index("ix_orders_customer_id_id", "customer_id", "id"),
@@ -98,6 +99,7 @@ order_items = Table(
     Column("unit_price", BigInteger, nullable=False),
     Column("line_total", BigInteger, nullable=False),
     Column("attributes", Json, nullable=False),
+    Column("cancelled_quantity", Integer, nullable=False, server_default="0"),
 )
 
 order_discounts = Table(
@@ -127,6 +129,25 @@ status_changes = Table(
     Column("actor", String(128), nullable=False),
     Column("occurred_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
+)
+
+# Every item change of an order (domain/changes.py), immutable, with the version it produced.
+# `lines` and `discounts` hold what the change touched and the results the caller gave, in
+# minor units; `discounts` is null when a cancellation kept the stored ones.
+order_changes = Table(
+    "order_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("lines", Json, nullable=False),
+    Column("discounts", Json),
+    Column("refund_amount", BigInteger),
+    Column("reason", Text),
+    Column("actor", String(128), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    UniqueConstraint("order_id", "version", name="uq_order_changes_order_id_version"),
 )
 
 sub_status_definitions = Table(
@@ -198,4 +219,37 @@ relay_state = Table(
     Column("stream", String(255), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Deadline rules (order_graph.domain.deadlines), registered by admin clients.
+deadline_rules = Table(
+    "deadline_rules",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("main_status", String(16), nullable=False),
+    Column("channel", String(32)),
+    Column("fulfillment_type", String(16)),
+    Column("after_seconds", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("defined_by", String(128), nullable=False),
+    Column("defined_at", UtcDateTime, nullable=False),
+)
+
+# The pending deadline of every rule that applies to an order in its current main status,
+# written in the same transaction as the status change (storage/deadlines.py). A deadline is
+# deleted when it fires, when the order leaves the status, or with its rule. No foreign keys:
+# every order written with a popular rule would otherwise share a lock on that rule's row.
+order_deadlines = Table(
+    "order_deadlines",
+    metadata,
+    Column("order_id", Id, primary_key=True, autoincrement=False),
+    Column("rule_id", Id, primary_key=True, autoincrement=False),
+    Column("store_id", String(128), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    # The sweep reads the due ones oldest first; a store's screen reads its own by due time.
+    Index("ix_order_deadlines_due_at", "due_at", "order_id", "rule_id"),
+    Index("ix_order_deadlines_store_id_due_at", "store_id", "due_at"),
 )
