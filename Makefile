@@ -3,10 +3,12 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
-
 FEDERATION := tests/federation
+# The real-client tests: their Node project, and a browser for GraphiQL.
+CLIENTS := tests/clients
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint schema bench bench-quick clean federation-deps
+.PHONY: run test lint schema bench bench-quick clean federation-deps clients-deps
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -30,7 +32,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
-test: lint federation-deps
+test: lint federation-deps clients-deps
 	$(BIN)/pytest
 
 # The federation tests' Node project: `npm ci` only when node_modules was not installed from
@@ -39,6 +41,18 @@ federation-deps:
 	@cmp -s $(FEDERATION)/package-lock.json $(FEDERATION)/node_modules/.installed-lock || \
 		(cd $(FEDERATION) && npm ci --no-audit --no-fund --loglevel=error && \
 		cp package-lock.json node_modules/.installed-lock)
+
+# The client tests' Node project, the same way; and Debian's chromium, only when missing (CI
+# runs as root; elsewhere through sudo).
+clients-deps: $(CHROMIUM)
+	@cmp -s $(CLIENTS)/package-lock.json $(CLIENTS)/node_modules/.installed-lock || \
+		(cd $(CLIENTS) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && \
+		cp package-lock.json node_modules/.installed-lock)
+
+$(CHROMIUM):
+	$$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium
 
 schema: $(RUN_STAMP)
 	$(BIN)/order-graph export-schema > schema.graphql
@@ -53,4 +67,5 @@ bench-quick: $(TEST_STAMP)
 	$(PY) bench/subscriptions.py --count 200
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(FEDERATION)/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(FEDERATION)/node_modules \
+		$(CLIENTS)/node_modules $(CLIENTS)/output

@@ -21,16 +21,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
 
-from order_graph.api import fast_lane
+from order_graph.api import fast_lane, graphiql, http_spec
 from order_graph.api.auth import NOBODY, Authenticator, Unauthenticated
 from order_graph.api.context import Context
 from order_graph.api.limits import Limits
+from order_graph.api.origins import Origins, parse_origins
+from order_graph.api.persisted import PersistedQueries
 from order_graph.api.schema import build_schema
 from order_graph.api.subgraph import build_subgraph_schema
+from order_graph.api.view import SpecView, subscription_protocols
 from order_graph.config import Settings
 from order_graph.deadlines.runner import DeadlineRunner
 from order_graph.domain.status import MainStatus
@@ -88,7 +90,7 @@ def limited(receive: Receive, max_bytes: int) -> Receive:
     return receive_limited
 
 
-class GraphQLApp(GraphQL[Context, None]):
+class GraphQLApp(SpecView):
     def __init__(
         self,
         settings: Settings,
@@ -98,9 +100,6 @@ class GraphQLApp(GraphQL[Context, None]):
         auth: Authenticator,
         subgraph: bool = False,
     ) -> None:
-        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
-        if settings.legacy_graphql_ws:
-            protocols.append(GRAPHQL_WS_PROTOCOL)
         build = build_subgraph_schema if subgraph else build_schema
         self.order_schema = build(
             limits_of(settings),
@@ -111,14 +110,20 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         super().__init__(
             self.order_schema,
-            graphql_ide="graphiql" if settings.graphiql and not subgraph else None,
-            # GET serves GraphiQL only: every operation is a POST, and every POST is
-            # authenticated before it runs.
+            # GET serves GraphiQL only (graphiql.answer_other): every operation is a POST, and
+            # every POST is authenticated before it runs.
+            graphql_ide=None,
             allow_queries_via_get=False,
-            subscription_protocols=protocols,
+            subscription_protocols=subscription_protocols(settings.legacy_graphql_ws),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
+            # Origins (api/origins.py) has refused other pages before the view runs.
+            allowed_origins=("*",),
         )
+        fragments = _packaged("fragments.graphql")
+        with_page = settings.graphiql and not subgraph  # the subgraph is for routers
+        self.graphiql_page = graphiql.page(fragments, auth.required) if with_page else None
+        self.persisted = PersistedQueries()
         self.max_body_bytes = settings.max_body_bytes
         self.max_cost = settings.max_cost
         # The fast lane skips the extension pipeline, tracing's spans included.
@@ -142,29 +147,41 @@ class GraphQLApp(GraphQL[Context, None]):
     async def _answer(self, request: Request) -> Response:
         if int(request.headers.get("content-length") or 0) > self.max_body_bytes:
             return error_response("The request body is too large.", 413, "REQUEST_TOO_LARGE")
-        if request.method == "POST":
-            try:
-                request.state.principal = await self.auth.principal(
-                    request.headers.get("authorization"), request.headers.get("x-client-id")
-                )
-            except Unauthenticated as exc:
-                return error_response(str(exc), 401, "UNAUTHENTICATED")
+        if request.method != "POST":
+            return graphiql.answer_other(request, self.graphiql_page)
+        negotiated = http_spec.negotiate(request.headers.get("accept"))
+        if negotiated is None:
+            return http_spec.not_acceptable()
         try:
-            if self.fast_lane and request.method == "POST":
-                fast = await fast_lane.answer(
-                    request,
-                    self.order_schema,
-                    lambda: self.get_context(request, None),
-                    self.max_cost,
-                )
-                if fast is not None:
-                    return fast
-            return await self.run(request)
+            response = await self._answer_post(request, negotiated.streaming)
         except BodyTooLarge:
-            return error_response("The request body is too large.", 413, "REQUEST_TOO_LARGE")
+            response = error_response("The request body is too large.", 413, "REQUEST_TOO_LARGE")
+        except http_spec.Refused as refused:
+            response = http_spec.refusal(refused, negotiated.media)
         except HTTPException as exc:
             # Strawberry answers bad requests in plain text; callers expect a GraphQL body.
-            return error_response(exc.reason, exc.status_code)
+            response = error_response(exc.reason, exc.status_code)
+        status = getattr(request.state, "request_error_status", None)
+        return http_spec.finish(response, negotiated.media, status)
+
+    async def _answer_post(self, request: Request, streaming: bool) -> Response:
+        try:
+            request.state.principal = await self.auth.principal(
+                request.headers.get("authorization"), request.headers.get("x-client-id")
+            )
+        except Unauthenticated as exc:
+            return error_response(str(exc), 401, "UNAUTHENTICATED")
+        body, converted = await http_spec.operation_body(request)
+        resolved = self.persisted.resolve(body)
+        if converted or resolved is not body:
+            request = http_spec.with_body(request, resolved)
+        if self.fast_lane and not streaming:
+            fast = await fast_lane.answer(
+                request, self.order_schema, lambda: self.get_context(request, None), self.max_cost
+            )
+            if fast is not None:
+                return fast
+        return await self.run(request)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -179,7 +196,7 @@ class GraphQLApp(GraphQL[Context, None]):
             request_id=request.state.request_id,
         )
 
-    async def on_ws_connect(self, context: Context) -> None:
+    async def on_ws_connect(self, context: Context) -> UnsetType:
         params = context.connection_params or {}
         authorization = params.get("authorization") or params.get("Authorization")
         client_id = params.get("clientId") or context.request.headers.get("x-client-id")
@@ -190,6 +207,8 @@ class GraphQLApp(GraphQL[Context, None]):
             )
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from None
+        # No payload at all: graphql-ws 5 clients (GraphiQL's among them) refuse a null one.
+        return UnsetType()  # the singleton UNSET
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -281,7 +300,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         return await metrics_endpoint(request)
 
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        *(graphiql.routes() if settings.graphiql else []),
         Route("/metrics", metrics),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
@@ -291,7 +311,15 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         Route("/subgraph", subgraph, methods=["POST"]),
         Route("/subgraph.graphql", text(subgraph_printed)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLog)])
+    middleware = [
+        Middleware(RequestLog),
+        Middleware(
+            Origins,
+            allowed=parse_origins(settings.allowed_origins),
+            paths=["/graphql", "/subgraph"],
+        ),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.db = db
     app.state.deadlines = deadlines
     return app

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     ws_init_timeout: float = 5.0
     ws_max_subscriptions: int = 20
     ws_compression: bool = False
+    # Comma-separated origins of web pages on other sites that may call /graphql (CORS and
+    # the websocket origin check); none by default. `*` allows every origin.
+    allowed_origins: str = ""
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from order_graph.api import streams
 from order_graph.config import Settings
 from order_graph.ops.logs import logging_config
 
@@ -21,6 +23,10 @@ class GracefulServer(uvicorn.Server):
     grace period), closes websockets with 1012 and runs the app's shutdown. It would then
     re-raise the signal, so the process would report death by signal; an orchestrator should
     see a clean exit after a clean drain, so this server exits normally instead."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        streams.drain()  # subscriptions over HTTP end now, as websockets get 1012
+        await super().shutdown(sockets)
 
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

@@ -26,10 +26,10 @@ from tests.api.conftest import TRANSITION
 from tests.api.deadlines.conftest import DEFINE, UNPAID
 from tests.conftest import ADMIN_URL, _plain, fresh_database
 from tests.integration.conftest import eventually
+from tests.support.clients import subscribe
 from tests.support.deadlines import CLI, Ledger, Orders, RunnerProcess, due_orders
 from tests.support.servers import running_server
 from tests.support.tcp_proxy import Proxy
-from tests.support.ws import subscribe
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 from tests.api.conftest import CREATE, TRANSITION, order_input
 from tests.api.items_support import CANCEL_ITEMS
 from tests.conftest import FRAGMENTS
+from tests.support.clients import subscribe
 from tests.support.servers import Server, running_server
-from tests.support.ws import subscribe
 
 FAT = (
     FRAGMENTS

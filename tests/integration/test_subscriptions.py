@@ -1,9 +1,9 @@
-"""Change events over real websockets, across real server processes sharing PostgreSQL."""
+"""Change events over real websockets, through gql, across real server processes sharing
+PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,28 +12,19 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosedError
+from gql.transport.exceptions import TransportConnectionFailed
 
 from order_graph.events.listener import APPLICATION_NAME, asyncpg_dsn
 from tests.api.conftest import CREATE, TRANSITION, order_input
-from tests.conftest import FRAGMENTS
-from tests.support.servers import Server, running_server
-from tests.support.ws import LEGACY_WS, subscribe
-
-SKINNY = """
-subscription Follow($filter: OrderEventFilter, $after: String, $fromStart: Boolean) {
-  orderEvents(filter: $filter, after: $after, fromStart: $fromStart) {
-    cursor type orderId storeId version mainStatus subStatus previousMainStatus actor occurredAt
-  }
-}"""
-
-FAT = (
-    FRAGMENTS
-    + """
-subscription Follow($filter: OrderEventFilter, $fromStart: Boolean) {
-  orderEvents(filter: $filter, fromStart: $fromStart) { cursor type version order { ...OrderFull } }
-}"""
+from tests.support.clients import (
+    LEGACY_WS,
+    close_code,
+    execute,
+    subscribe,
 )
+from tests.support.clients import ws_session as session
+from tests.support.documents import FAT, SKINNY
+from tests.support.servers import Server, running_server
 
 PAGE = """
 query Page($filter: OrderEventFilter, $after: String) {
@@ -96,9 +87,9 @@ async def test_subscriber_on_one_process_gets_every_write_of_five_writers_on_ano
     writer, reader = servers
     store = a_store()
     variables = {"filter": {"storeIds": [store]}, "fromStart": True}
-    async with subscribe(reader.ws_url, SKINNY, variables) as subscription:
+    async with subscribe(reader.ws_url, SKINNY, variables) as events:
         writes = asyncio.gather(*(run_order(http, writer, store) for _ in range(5)))
-        received = await subscription.take(25)
+        received = await events.take(25)
         await writes
 
     cursors = [event["cursor"] for event in received]
@@ -114,15 +105,15 @@ async def test_a_change_reaches_a_live_subscriber_on_another_process_within_a_se
 ) -> None:
     writer, reader = servers
     store = a_store()
-    async with subscribe(reader.ws_url, SKINNY, {"filter": {"storeIds": [store]}}) as subscription:
-        # The subscription is live once an earlier event of its own arrives.
-        await graphql(http, writer, CREATE, input=order_input(store))
-        await subscription.next()
+    await graphql(http, writer, CREATE, input=order_input(store))
+    variables = {"filter": {"storeIds": [store]}, "fromStart": True}
+    async with subscribe(reader.ws_url, SKINNY, variables) as events:
+        await events.next()  # the earlier event, replayed: the subscription is live
         latencies = []
         for _ in range(5):
             began = time.monotonic()
             await graphql(http, writer, CREATE, input=order_input(store))
-            await subscription.next(within=5)
+            await events.next(within=5)
             latencies.append(time.monotonic() - began)
     assert max(latencies) < 1.0, latencies
 
@@ -134,13 +125,13 @@ async def test_resuming_with_the_last_cursor_delivers_exactly_what_was_missed(
     store = a_store()
     await run_order(http, writer, store)
     variables = {"filter": {"storeIds": [store]}, "fromStart": True}
-    async with subscribe(reader.ws_url, SKINNY, variables) as subscription:
-        seen = await subscription.take(3)
+    async with subscribe(reader.ws_url, SKINNY, variables) as events:
+        seen = await events.take(3)
     missed = [await run_order(http, writer, store) for _ in range(20)]
 
     resume = {"filter": {"storeIds": [store]}, "after": seen[-1]["cursor"]}
-    async with subscribe(reader.ws_url, SKINNY, resume) as subscription:
-        received = await subscription.take(2 + 100)
+    async with subscribe(reader.ws_url, SKINNY, resume) as events:
+        received = await events.take(2 + 100)
     assert [e["cursor"] for e in received] == [
         e["cursor"] for e in (await log_page(http, writer, store))[3:]
     ]
@@ -153,9 +144,9 @@ async def test_no_event_is_lost_when_the_listener_connection_is_killed(
     writer, reader = servers
     store = a_store()
     variables = {"filter": {"storeIds": [store]}, "fromStart": True}
-    async with subscribe(reader.ws_url, SKINNY, variables) as subscription:
+    async with subscribe(reader.ws_url, SKINNY, variables) as events:
         await run_order(http, writer, store)
-        first = await subscription.take(5)
+        first = await events.take(5)
         admin = await asyncpg.connect(asyncpg_dsn(postgres_url))
         try:
             killed = await admin.fetchval(
@@ -168,7 +159,7 @@ async def test_no_event_is_lost_when_the_listener_connection_is_killed(
         assert killed == 2  # one listener per server process
         await asyncio.gather(*(run_order(http, writer, store) for _ in range(4)))
         # Shorter than the hub's 5 s safety poll: only a re-established LISTEN delivers in time.
-        rest = await subscription.take(20, within=4)
+        rest = await events.take(20, within=4)
 
     assert [e["cursor"] for e in first + rest] == [
         e["cursor"] for e in await log_page(http, writer, store)
@@ -182,8 +173,8 @@ async def test_fat_events_carry_the_order_in_the_full_tier(
     store = a_store()
     order_id = await run_order(http, writer, store)
     variables = {"filter": {"storeIds": [store]}, "fromStart": True}
-    async with subscribe(reader.ws_url, FAT, variables) as subscription:
-        received = await subscription.take(5)
+    async with subscribe(reader.ws_url, FAT, variables) as events:
+        received = await events.take(5)
 
     assert [e["version"] for e in received] == [1, 2, 3, 4, 5]
     for event in received:
@@ -201,8 +192,8 @@ async def test_the_legacy_graphql_ws_protocol_works(
     store = a_store()
     await graphql(http, writer, CREATE, input=order_input(store))
     variables = {"filter": {"storeIds": [store]}, "fromStart": True}
-    async with subscribe(reader.ws_url, SKINNY, variables, protocol=LEGACY_WS) as subscription:
-        (event,) = await subscription.take(1)
+    async with subscribe(reader.ws_url, SKINNY, variables, protocol=LEGACY_WS) as events:
+        (event,) = await events.take(1)
     assert event["type"] == "CREATED"
 
 
@@ -217,10 +208,10 @@ async def test_events_of_other_stores_and_types_are_filtered_out(
         "filter": {"storeIds": [store], "types": ["CREATED"]},
         "fromStart": True,
     }
-    async with subscribe(reader.ws_url, SKINNY, variables) as subscription:
-        (event,) = await subscription.take(1)
+    async with subscribe(reader.ws_url, SKINNY, variables) as events:
+        (event,) = await events.take(1)
         await graphql(http, writer, CREATE, input=order_input(store))
-        (live,) = await subscription.take(1)
+        (live,) = await events.take(1)
     assert (event["storeId"], event["type"]) == (store, "CREATED")
     assert (live["storeId"], live["type"], live["version"]) == (store, "CREATED", 1)
 
@@ -231,24 +222,19 @@ async def test_each_operation_on_a_socket_reads_fresh_data(
     writer, reader = servers
     order_id = await run_order(http, writer, a_store())
     query = "query($id: ID!) { order(id: $id) { version remark } }"
-    async with subscribe(reader.ws_url, query, {"id": order_id}) as socket:
-        assert (await socket.next())["order"] == {"version": 5, "remark": None}
+    async with session(reader.ws_url) as ws:
+        before = await execute(ws, query, id=order_id)
         await graphql(http, writer, REMARK, id=order_id)
-        payload = {"query": query, "variables": {"id": order_id}}
-        await socket.socket.send(json.dumps({"id": "2", "type": "subscribe", "payload": payload}))
-        while True:  # the first operation completes; the second answers
-            message = json.loads(await asyncio.wait_for(socket.socket.recv(), 10))
-            if message["type"] == "next" and message["id"] == "2":
-                break
-    assert message["payload"]["data"]["order"] == {"version": 6, "remark": "x"}
+        after = await execute(ws, query, id=order_id)  # the same connection
+    assert before["order"] == {"version": 5, "remark": None}
+    assert after["order"] == {"version": 6, "remark": "x"}
 
 
 async def test_the_legacy_protocol_can_be_switched_off(postgres_url: str) -> None:
     with running_server(postgres_url, ORDER_GRAPH_LEGACY_GRAPHQL_WS="false") as server:
-        with pytest.raises(ConnectionClosedError) as refused:
-            async with subscribe(server.ws_url, SKINNY, protocol=LEGACY_WS):
-                pass
-        assert refused.value.rcvd is not None
-        assert refused.value.rcvd.code == 4406  # subprotocol not acceptable
-        async with subscribe(server.ws_url, SKINNY, {"filter": {"storeIds": [a_store()]}}):
-            pass  # graphql-transport-ws still connects
+        with pytest.raises(TransportConnectionFailed) as refused:
+            async with session(server.ws_url, protocol=LEGACY_WS) as ws:
+                await execute(ws, "{ __typename }")
+        assert close_code(refused.value) == 4406  # subprotocol not acceptable
+        async with session(server.ws_url) as ws:  # graphql-transport-ws still connects
+            assert await execute(ws, "{ __typename }") == {"__typename": "Query"}

@@ -1,4 +1,7 @@
-"""The published schema keeps the contract, and the tiers keep theirs."""
+"""The published schema keeps the contract, and the tiers keep theirs.
+
+The contract is the copy in `contract/`, so that any checkout tests on its own; where the
+published original sits beside the repository (`../shared/contract`), the copy must equal it."""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from graphql import (
 )
 
 ROOT = Path(__file__).parents[2]
-CONTRACT = ROOT.parent / "shared" / "contract"
+CONTRACT = ROOT / "contract"
+PUBLISHED = ROOT.parent / "shared" / "contract"
 TIERS = ("OrderSummary", "OrderStandard", "OrderFull")
 
 
@@ -33,6 +37,15 @@ def test_schema_file_is_fresh() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", ["order-api.graphql", "tiers.graphql"])
+def test_the_contract_copy_equals_the_published_contract(name: str) -> None:
+    if not PUBLISHED.is_dir():
+        pytest.skip(f"no published contract beside this checkout ({PUBLISHED})")
+    assert (CONTRACT / name).read_text() == (PUBLISHED / name).read_text(), (
+        f"contract/{name} differs from {PUBLISHED / name}: copy the published one in"
+    )
 
 
 def test_schema_breaks_nothing_in_the_contract() -> None:
