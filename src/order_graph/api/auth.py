@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from graphql import GraphQLError
-
-from order_graph.domain.access import Principal, Scope
+from order_graph.domain.access import Principal
 from order_graph.storage import clients
 from order_graph.storage.database import Database
 
@@ -61,11 +59,3 @@ class Authenticator:
                 self._cache.clear()
             self._cache[digest] = (now + self.cache_seconds, found)
         return found
-
-
-def require(principal: Principal, scope: Scope) -> None:
-    """For queries: a missing scope is a GraphQL error (mutations put it in their payload)."""
-    if not principal.has(scope):
-        raise GraphQLError(
-            f"This client lacks the scope {scope}.", extensions={"code": "FORBIDDEN"}
-        )

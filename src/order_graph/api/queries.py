@@ -5,11 +5,11 @@ from __future__ import annotations
 import strawberry
 
 from order_graph.api import ids, reads
-from order_graph.api.auth import require
 from order_graph.api.context import Context, Info
 from order_graph.api.enums import MainStatus
 from order_graph.api.errors import bad_input
 from order_graph.api.events import OrderEventConnection, read_events
+from order_graph.api.gate import require_scope
 from order_graph.api.inputs import OrderEventFilter, OrderFilter
 from order_graph.api.types import (
     MainStatusTransition,
@@ -100,7 +100,7 @@ class Query:
     async def sub_status_definitions(
         self, info: Info, main_status: MainStatus | None = None
     ) -> list[SubStatusDefinition]:
-        require(info.context.principal, Scope.ORDERS_READ)
+        require_scope(info.context.principal, Scope.ORDERS_READ)
         async with info.context.db.read() as conn:
             found = await sub_statuses.list_definitions(conn, main_status)
         return [

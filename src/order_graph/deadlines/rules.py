@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from order_graph.domain import deadlines
+from order_graph.domain import access, deadlines
 from order_graph.domain.access import Principal, Scope
 from order_graph.domain.deadlines import DeadlineRule, DefineDeadline
 from order_graph.domain.errors import ErrorCode, Rejected
@@ -30,7 +30,7 @@ class DeadlineRules:
     async def define(self, principal: Principal, command: DefineDeadline) -> DeadlineRule:
         """Stores a new rule, with a deadline for every order already in its status (those
         past it are due at once). The same rule again returns the stored one."""
-        principal.require(Scope.ADMIN)
+        access.may(principal, Scope.ADMIN).enforce()
 
         async def attempt(conn: AsyncConnection) -> DeadlineRule:
             known: set[str] = set()
@@ -49,7 +49,7 @@ class DeadlineRules:
 
     async def remove(self, principal: Principal, code: str) -> DeadlineRule:
         """Deletes the rule and every deadline it set that has not fired."""
-        principal.require(Scope.ADMIN)
+        access.may(principal, Scope.ADMIN).enforce()
 
         async def attempt(conn: AsyncConnection) -> DeadlineRule:
             rule = await store.rule_by_code(conn, code)
