@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
+from graphql import GraphQLError
 
 from order_graph.api import ids, reads
 from order_graph.api.context import Context, Info
@@ -65,7 +68,12 @@ class Query:
         "is visible."
     )
     async def orders_by_ids(self, info: Info, ids: list[strawberry.ID]) -> list[Order | None]:
-        return [_order(record) for record in await reads.orders_by_ids(info.context, ids)]
+        found = await reads.orders_by_ids(info.context, ids)
+        # graphql-core reports an error in a list at its position, as null with its path.
+        return cast(
+            list[Order | None],
+            [entry if isinstance(entry, GraphQLError) else _order(entry) for entry in found],
+        )
 
     @strawberry.field(description="Newest first. first: 1 to 100.")
     async def orders(

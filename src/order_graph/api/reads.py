@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from graphql import GraphQLError
+
 from order_graph.api import ids
 from order_graph.api.context import Context
 from order_graph.api.errors import bad_input
@@ -71,13 +73,24 @@ async def order_by_external_ref(
     return shown(ctx.principal, record)
 
 
-async def orders_by_ids(ctx: Context, values: Sequence[str]) -> list[OrderRecord | None]:
+async def orders_by_ids(
+    ctx: Context, values: Sequence[str]
+) -> list[OrderRecord | GraphQLError | None]:
+    """One entry per id, in order: the order, None where none is visible, or the error of a
+    malformed id, which the executor reports at that position (the others still answer)."""
     require_scope(ctx.principal, Scope.ORDERS_READ)
     if len(values) > MAX_IDS:
         raise bad_input(f"At most {MAX_IDS} ids.")
-    numbers = [order_number(value) for value in values]
-    principal = ctx.principal
-    return [shown(principal, record) for record in await ctx.loaders.orders.load_many(numbers)]
+    numbers: list[int | GraphQLError] = []
+    for value in values:
+        try:
+            numbers.append(order_number(value))
+        except GraphQLError as error:
+            numbers.append(error)
+    found = iter(await ctx.loaders.orders.load_many([n for n in numbers if isinstance(n, int)]))
+    return [
+        n if isinstance(n, GraphQLError) else shown(ctx.principal, next(found)) for n in numbers
+    ]
 
 
 def page_cursor(record: OrderRecord) -> str:
