@@ -6,25 +6,43 @@ import asyncio
 import logging
 import signal
 
+from order_graph import preflight
 from order_graph.config import Settings
 from order_graph.relay.publisher import StreamMisconfigured
 from order_graph.relay.runner import run_relay
 from order_graph.relay.settings import RelaySettings
+from order_graph.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 
 def main(settings: RelaySettings | Settings | None = None) -> int:
     """Entry point for `order-graph relay` and `python -m order_graph.relay`."""
+    settings = settings or RelaySettings()
+    refusal = None
+    try:  # before logging is set up, which would show alembic's chatter
+        preflight.on_database(settings.database_url, _nothing)
+    except preflight.Refusal as exc:
+        refusal = exc
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if isinstance(refusal, preflight.Unreachable):
+        # Like any outage: the relay waits for the database, retrying with backoff.
+        log.warning("relay: %s; waiting for it", refusal)
+    elif refusal is not None:
+        log.error("relay: %s", refusal)
+        return 2
     try:
-        asyncio.run(_run(settings or RelaySettings()))
+        asyncio.run(_run(settings))
     except StreamMisconfigured as exc:
         log.error("relay: %s", exc)
         return 2
     return 0
+
+
+async def _nothing(db: Database) -> None:
+    """The start-up check is `on_database`'s own: the URL, the connection, the schema."""
 
 
 async def _run(settings: RelaySettings | Settings) -> None:
