@@ -36,7 +36,7 @@ from order_graph.events import log
 from order_graph.preview import DryRun, Preview, RolledBack, preview_of
 from order_graph.storage import changes as item_store
 from order_graph.storage import deadlines as deadline_store
-from order_graph.storage import idempotency, sub_statuses
+from order_graph.storage import idempotency, races, sub_statuses
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
@@ -45,7 +45,8 @@ Command = TypeVar("Command", ChangeItems, CancelItems)
 Clock = Callable[[], datetime]
 
 # A unique-key race (two requests with one idempotency key or one externalRef) rolls the loser
-# back; its retry then finds the winner's row. More than a few rounds would mean a bug.
+# back; its retry then finds the winner's row (`races.py`: only that violation is retried). More
+# than a few rounds would mean a bug.
 _ATTEMPTS = 3
 
 
@@ -470,8 +471,8 @@ class OrderService:
             try:
                 async with self.db.write() as conn:
                     result = await attempt(conn)
-            except IntegrityError:
-                if round_ == _ATTEMPTS - 1:
+            except IntegrityError as error:
+                if not races.is_unique_race(error) or round_ == _ATTEMPTS - 1:
                     raise
                 continue
             self.observer.committed()

@@ -16,7 +16,7 @@ from order_graph.domain.errors import ErrorCode, Rejected
 from order_graph.domain.validation import INPUT
 from order_graph.service import OrderService
 from order_graph.storage import deadlines as store
-from order_graph.storage import sub_statuses
+from order_graph.storage import races, sub_statuses
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -68,7 +68,9 @@ class DeadlineRules:
         try:
             async with self.db.write() as conn:
                 return await attempt(conn)
-        except IntegrityError:
+        except IntegrityError as error:
+            if not races.is_unique_race(error):
+                raise
             # Two definitions of one code at once: the loser finds the winner's rule.
             async with self.db.write() as conn:
                 return await attempt(conn)
