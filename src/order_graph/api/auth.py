@@ -1,10 +1,10 @@
-"""Turning a request's credentials into a `Principal`, and checking it in resolvers."""
+"""Turning a request's credentials into a `Principal`."""
 
 from __future__ import annotations
 
 import logging
-import time
 
+from order_graph.api.key_cache import KeyCache
 from order_graph.domain.access import Principal
 from order_graph.storage import clients
 from order_graph.storage.database import Database
@@ -19,7 +19,8 @@ class Unauthenticated(Exception):
 
 
 class Authenticator:
-    """Resolves API keys, remembering each answer for `cache_seconds` to spare the database.
+    """Resolves API keys, remembering each answer for `cache_seconds` to spare the database
+    (`key_cache.py`).
 
     A revoked key therefore stops working within `cache_seconds`.
     """
@@ -27,8 +28,7 @@ class Authenticator:
     def __init__(self, db: Database, required: bool, cache_seconds: float) -> None:
         self.db = db
         self.required = required
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self.cache = KeyCache(cache_seconds)
         if not required:
             logger.warning(
                 "AUTHENTICATION IS OFF (ORDER_GRAPH_AUTH=off): every caller may read and change "
@@ -38,24 +38,26 @@ class Authenticator:
     async def principal(self, authorization: str | None, client_id: str | None) -> Principal:
         if not self.required:
             return Principal.trusted((client_id or "anonymous")[:128])
-        scheme, _, key = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise Unauthenticated("Send an API key: `Authorization: Bearer <key>`.")
-        found = await self._lookup(key.strip())
+        found = await self._lookup(_key(authorization))
         if found is None:
             raise Unauthenticated("This API key is not valid (unknown or revoked).")
         return found
 
     async def _lookup(self, key: str) -> Principal | None:
+        if not clients.looks_like_key(key):
+            return None  # not a key this service issues: no need to ask the database
         digest = clients.key_hash(key)
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        known = self.cache.known(digest)
+        if known is not None or self.cache.unknown(digest):
+            return known
         async with self.db.read() as conn:
             found = await clients.authenticate(conn, key)
-        if self.cache_seconds > 0:
-            if len(self._cache) > 10_000:  # bounded: unknown keys must not grow it forever
-                self._cache.clear()
-            self._cache[digest] = (now + self.cache_seconds, found)
+        self.cache.remember(digest, found)
         return found
+
+
+def _key(authorization: str | None) -> str:
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("Send an API key: `Authorization: Bearer <key>`.")
+    return key.strip()

@@ -6,6 +6,7 @@ A key carries 256 random bits, so a fast hash is enough: there is nothing to bru
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,8 @@ from order_graph.domain.access import Principal, parse_scopes
 from order_graph.storage.tables import clients as table
 
 KEY_PREFIX = "og_"
+# What `new_key` makes: the prefix and 32 random bytes in URL-safe base64 (43 characters).
+_KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,11 @@ class ClientInfo:
 
 def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def looks_like_key(key: str) -> bool:
+    """Whether `key` could be one this service issued; anything else is refused unlooked-up."""
+    return _KEY_SHAPE.fullmatch(key) is not None
 
 
 def key_hash(key: str) -> str:
