@@ -252,7 +252,9 @@ async def run_row(row: Row) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def secure_server(postgres_url: str) -> Iterator[Server]:
-    with running_server(postgres_url, ORDER_GRAPH_AUTH="required") as server:
+    with running_server(
+        postgres_url, ORDER_GRAPH_AUTH="required", ORDER_GRAPH_DB_POOL_SIZE="4"
+    ) as server:
         yield server
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from starlette.websockets import WebSocket
+
 from order_graph.api.key_cache import KeyCache
+from order_graph.api.open_sockets import OpenSockets
 from order_graph.domain.access import Principal
 from order_graph.storage import clients
 from order_graph.storage.database import Database
@@ -20,20 +23,28 @@ class Unauthenticated(Exception):
 
 class Authenticator:
     """Resolves API keys, remembering each answer for `cache_seconds` to spare the database
-    (`key_cache.py`).
+    (`key_cache.py`), and re-checks the keys of open websockets as often (`open_sockets.py`).
 
-    A revoked key therefore stops working within `cache_seconds`.
+    A revoked key therefore stops working within `cache_seconds`, on HTTP and websockets alike.
     """
 
     def __init__(self, db: Database, required: bool, cache_seconds: float) -> None:
         self.db = db
         self.required = required
         self.cache = KeyCache(cache_seconds)
+        self.sockets = OpenSockets(db, self.cache, cache_seconds if cache_seconds > 0 else 1.0)
         if not required:
             logger.warning(
                 "AUTHENTICATION IS OFF (ORDER_GRAPH_AUTH=off): every caller may read and change "
                 "every order. Use this only on a developer machine."
             )
+
+    def start(self) -> None:
+        if self.required:
+            self.sockets.start()
+
+    async def stop(self) -> None:
+        await self.sockets.stop()
 
     async def principal(self, authorization: str | None, client_id: str | None) -> Principal:
         if not self.required:
@@ -42,6 +53,11 @@ class Authenticator:
         if found is None:
             raise Unauthenticated("This API key is not valid (unknown or revoked).")
         return found
+
+    def watch(self, authorization: str | None, socket: WebSocket) -> None:
+        """Re-checks the key of an authenticated websocket for as long as it is open."""
+        if self.required:
+            self.sockets.add(clients.key_hash(_key(authorization)), socket)
 
     async def _lookup(self, key: str) -> Principal | None:
         if not clients.looks_like_key(key):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,6 +65,19 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
     )
     row = (await conn.execute(statement)).first()
     return None if row is None else _principal(row.name, row.scopes, row.store_ids)
+
+
+async def active(conn: AsyncConnection, digests: Collection[str]) -> dict[str, Principal]:
+    """The clients of those key hashes that are not revoked, by key hash."""
+    found: dict[str, Principal] = {}
+    wanted = sorted(digests)
+    for start in range(0, len(wanted), 500):  # a bounded number of bind parameters each
+        statement = select(table.c.key_hash, table.c.name, table.c.scopes, table.c.store_ids).where(
+            table.c.key_hash.in_(wanted[start : start + 500]), table.c.revoked_at.is_(None)
+        )
+        for row in await conn.execute(statement):
+            found[row.key_hash] = _principal(row.name, row.scopes, row.store_ids)
+    return found
 
 
 async def list_all(conn: AsyncConnection) -> list[ClientInfo]:
