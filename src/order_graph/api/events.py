@@ -76,7 +76,8 @@ class OrderEvent:
 
     @strawberry.field(
         description='The order itself (a "fat" message), as it is now: its version may be newer '
-        'than the event\'s. Select only the scalars above for a "skinny" one.'
+        'than the event\'s. Select only the scalars above for a "skinny" one. Needs orders:read '
+        "as well as events:read."
     )
     async def order(self, info: Info) -> Order | None:
         principal = info.context.principal

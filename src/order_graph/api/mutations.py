@@ -23,16 +23,21 @@ from order_graph.domain.errors import ErrorCode, Rejected
 from order_graph.domain.lifecycle import KEEP
 from order_graph.domain.model import OrderRecord
 
+PAYLOAD_ORDER = (
+    "The order as it now stands (with VERSION_CONFLICT: as it stands). Null for a caller without "
+    "orders:read: an order's fields go only to callers that may read orders."
+)
+
 
 @strawberry.type
 class OrderPayload:
-    order: Order | None
+    order: Order | None = strawberry.field(description=PAYLOAD_ORDER)
     errors: list[OrderErrorType]
 
 
 @strawberry.type
 class CreateOrderPayload:
-    order: Order | None
+    order: Order | None = strawberry.field(description=PAYLOAD_ORDER)
     created: bool = strawberry.field(
         description="False when an existing order was returned (same idempotency key or same "
         "externalRef)."
