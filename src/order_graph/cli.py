@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        return _refuse(args.command, _setting_problem(exc))
+        return _refuse(args.command, preflight.setting_problem(exc))
     try:
         return _run(args, settings)
     except Refusal as refusal:
@@ -67,12 +67,6 @@ def main(argv: list[str] | None = None) -> int:
 def _refuse(command: str, message: str) -> int:
     print(f"order-graph {command}: {message}", file=sys.stderr)
     return 2
-
-
-def _setting_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    name = "ORDER_GRAPH_" + "_".join(str(part) for part in error["loc"]).upper()
-    return f"{name} is not valid: {error['msg']}"
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

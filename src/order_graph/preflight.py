@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -29,6 +30,13 @@ class Refusal(Exception):
 
 class Unreachable(Refusal):
     """The database did not answer (it may be down, or the URL points elsewhere)."""
+
+
+def setting_problem(exc: ValidationError) -> str:
+    """An invalid `ORDER_GRAPH_*` variable, in one line."""
+    error = exc.errors()[0]
+    name = "ORDER_GRAPH_" + "_".join(str(part) for part in error["loc"]).upper()
+    return f"{name} is not valid: {error['msg']}"
 
 
 def shown_url(url: str) -> str:

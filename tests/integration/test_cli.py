@@ -124,6 +124,16 @@ async def test_commands_on_an_unmigrated_database_say_to_run_migrate(
         assert_one_line(run, "run `order-graph migrate` first")
 
 
+async def test_an_invalid_setting_is_one_line(postgres_url: str) -> None:
+    bad_auth = await run_all(
+        _env(postgres_url, ORDER_GRAPH_AUTH="maybe"), (*CLI, "clients", "list")
+    )
+    relay = (sys.executable, "-m", "order_graph.relay")
+    bad_prefix = await run_all(_env(postgres_url, ORDER_GRAPH_NATS_SUBJECT_PREFIX="a.*"), relay)
+    assert_one_line(bad_auth[0], "ORDER_GRAPH_AUTH is not valid")
+    assert_one_line(bad_prefix[0], "ORDER_GRAPH_NATS_SUBJECT_PREFIX is not valid")
+
+
 async def test_migrate_says_from_which_revision_to_which(empty_postgres_url: str) -> None:
     env = _env(empty_postgres_url)
     (first,) = await run_all(env, (*CLI, "migrate"))
