@@ -71,6 +71,12 @@ Q: dict[str, str] = {
     f"{{ {PAYLOAD} }} }}",
     "setSubStatus": "mutation($a: ID!) { setSubStatus(input: {orderId: $a, subStatus: "
     f'"{SUB_STATUS}"}}) {{ {PAYLOAD} }} }}',
+    "changeItems": "mutation($a: ID!) { changeItems(input: {orderId: $a, discounts: [], add: "
+    '[{skuId: "tea", name: "Tea", quantity: 1, unitPrice: "10.00"}]}) '
+    f"{{ {PAYLOAD} change {{ kind }} }} }}",
+    "cancelItems": "mutation($c: ID!, $line: ID!) { cancelItems(input: {orderId: $c, lines: "
+    '[{itemId: $line, quantity: 1}], reason: "matrix", refundAmount: "0.00"}) '
+    f"{{ {PAYLOAD} change {{ kind }} }} }}",
     "transitionOrder (stale version)": "mutation($a: ID!) { transitionOrder(input: {orderId: $a,"
     f" to: PAID, expectedVersion: 99}}) {{ {PAYLOAD} }} }}",
     "transitionOrder": "mutation($a: ID!) { transitionOrder(input: {orderId: $a, to: PAID}) "
@@ -85,7 +91,7 @@ SUBSCRIPTIONS = {
     f"true, filter: {{orderIds: [$a, $b]}}) {{ orderId {FIELDS} }} }}",
 }
 ADMIN_CREATE = """mutation($input: CreateOrderInput!) {
-  createOrder(input: $input) { order { id } errors { code } } }"""
+  createOrder(input: $input) { order { id items { id } } errors { code } } }"""
 OPERATIONS = [*Q, *SUBSCRIPTIONS, "createOrder (its externalRef)"]
 
 NEEDS: dict[str, frozenset[Scope]] = {
@@ -97,6 +103,8 @@ NEEDS: dict[str, frozenset[Scope]] = {
     "createOrder": frozenset({C}),
     "createOrder (its externalRef)": frozenset({C}),
     "replaceDiscounts": frozenset({U}),
+    "changeItems": frozenset({U}),
+    "cancelItems": frozenset({U}),
     "updateOrder": frozenset({U}),
     "setSubStatus": frozenset({T}),
     "transitionOrder (stale version)": frozenset({T}),
@@ -114,10 +122,11 @@ ANOTHER_STORE = {
     "createOrder": "forbidden",
     "createOrder (its externalRef)": "forbidden",
     **{op: "not_found" for op in ("replaceDiscounts", "updateOrder", "setSubStatus")},
+    **{op: "not_found" for op in ("changeItems", "cancelItems")},
     **{op: "not_found" for op in ("transitionOrder (stale version)", "transitionOrder")},
 }
-CARRIES_ORDER = {op for op in OPERATIONS if op.startswith(("create", "replace", "update", "set"))}
-CARRIES_ORDER |= {"transitionOrder", "transitionOrder (stale version)"}
+WRITES = ("create", "replace", "update", "set", "change", "cancel", "transition")
+CARRIES_ORDER = {op for op in OPERATIONS if op.startswith(WRITES)}
 
 
 def expected(operation: str, scopes: frozenset[Scope], binding: str) -> str:
@@ -146,11 +155,15 @@ class Row:
     a: str
     b: str
     ref: str
+    c: str = ""  # a PAID order in A's store, and its first item, for cancelItems
+    line: str = ""
 
-    async def create(self, order: dict[str, Any]) -> str:
+    async def create(self, order: dict[str, Any]) -> tuple[str, str]:
+        """The new order's id, and its first item's."""
         body = await self.post(ADMIN_CREATE, {"input": order})
         assert body["data"]["createOrder"]["errors"] == [], body
-        return str(body["data"]["createOrder"]["order"]["id"])
+        created = body["data"]["createOrder"]["order"]
+        return str(created["id"]), str(created["items"][0]["id"])
 
     async def post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         response = await self.http.post(
@@ -165,6 +178,11 @@ class Row:
     @property
     def variables(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "s": self.store, "ref": self.ref}
+
+    def variables_for(self, query: str) -> dict[str, Any]:
+        """The variables the query declares."""
+        every = {**self.variables, "c": self.c, "line": self.line}
+        return {name: value for name, value in every.items() if f"${name}:" in query}
 
 
 def _forbidden(errors: list[dict[str, Any]]) -> bool:
@@ -205,6 +223,8 @@ def mutation_outcome(payload: dict[str, Any]) -> str:
     if order is not None:
         assert order["items"], payload
         outcome += "+order"
+    if "change" in payload and not errors:  # the change made goes with the order, or not at all
+        assert (payload["change"] is None) == (order is None), payload
     return outcome
 
 
@@ -229,7 +249,7 @@ async def subscription_outcome(row: Row, query: str) -> str:
 async def run_row(row: Row) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     for operation, query in Q.items():
-        variables = row.variables
+        variables = row.variables_for(query)
         if operation == "createOrder":  # in A's store
             variables = {"input": order_input(row.store)}
         elif operation == "defineSubStatus":
@@ -291,11 +311,12 @@ async def test_every_scope_set_and_store_binding_gets_exactly_its_operations(
             made = []
             for target, extra in ((store, {"platform": "meituan", "orderId": ref}), (other, None)):
                 created = order_input(target, customerId="c-1", externalRef=extra)
-                made.append(await admin.create(created))
+                made.append((await admin.create(created))[0])
+            paid, line = await admin.create(order_input(store, initialStatus="PAID"))
             stores = {"all stores": None, "its store": {store}, "another store": {other}}[binding]
             key = await keys(scopes, None if stores is None else frozenset(stores))
             own = other if binding == "another store" else store
-            return Row(http, secure_server, key, store, own, made[0], made[1], ref)
+            return Row(http, secure_server, key, store, own, made[0], made[1], ref, paid, line)
 
         actual: dict[tuple[str, str], dict[str, str]] = {}
         wanted: dict[tuple[str, str], dict[str, str]] = {}
