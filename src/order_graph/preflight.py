@@ -130,3 +130,12 @@ def on_database(
         if refusal is None:
             raise
         raise refusal from None
+
+
+def check_database(url: str) -> None:
+    """The start-up check of a long-running command: the URL, the connection, the schema."""
+    on_database(url, _nothing)
+
+
+async def _nothing(db: Database) -> None:
+    pass

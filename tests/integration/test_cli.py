@@ -92,6 +92,7 @@ DATABASE_COMMANDS = [
     ("clients", "list"),
     ("seed-demo",),
     ("prune-events",),
+    ("deadlines",),
 ]
 
 
@@ -121,7 +122,7 @@ async def test_commands_on_an_unmigrated_database_say_to_run_migrate(
     commands += [(*CLI, "relay"), (sys.executable, "-m", "order_graph.relay")]
     for run in await run_all(env, *commands):
         assert run.returncode == 2, run
-        # The relay logs its refusal as a log line; the rest print it as it is.
+        # The relay logs its refusal as a log line; the others print it as it is.
         assert_one_line(run, "run `order-graph migrate` first")
 
 

@@ -13,7 +13,6 @@ from order_graph.config import Settings
 from order_graph.relay.publisher import StreamMisconfigured
 from order_graph.relay.runner import run_relay
 from order_graph.relay.settings import RelaySettings
-from order_graph.storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +47,10 @@ def _start_up_check(
     except ValidationError as exc:
         return None, preflight.Refusal(preflight.setting_problem(exc))
     try:
-        preflight.on_database(relay_settings.database_url, _nothing)
+        preflight.check_database(relay_settings.database_url)
     except preflight.Refusal as exc:
         return relay_settings, exc
     return relay_settings, None
-
-
-async def _nothing(db: Database) -> None:
-    """The start-up check is `on_database`'s own: the URL, the connection, the schema."""
 
 
 async def _run(settings: RelaySettings | Settings) -> None:
