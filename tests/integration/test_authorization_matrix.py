@@ -83,6 +83,13 @@ Q: dict[str, str] = {
     f"{{ {PAYLOAD} }} }}",
     "defineSubStatus": "mutation($code: String!) { defineSubStatus(input: {mainStatus: PAID, "
     "code: $code}) { definition { code } errors { code } } }",
+    "deadlines": "{ deadlines { code } }",
+    # A rule that would fire only after 30 days, removed at once.
+    "defineDeadline": "mutation($code: String!) { defineDeadline(input: {code: $code, mainStatus: "
+    'FULFILLING, afterSeconds: 2592000, moveTo: COMPLETED, reason: "MATRIX"}) { rule { code } '
+    "errors { code } } }",
+    "removeDeadline": "mutation($code: String!) { removeDeadline(input: {code: $code}) "
+    "{ rule { code } errors { code } } }",
 }
 SUBSCRIPTIONS = {
     "Subscription.orderEvents": "subscription($a: ID!, $b: ID!) { orderEvents(fromStart: true, "
@@ -110,6 +117,8 @@ NEEDS: dict[str, frozenset[Scope]] = {
     "transitionOrder (stale version)": frozenset({T}),
     "transitionOrder": frozenset({T}),
     "defineSubStatus": frozenset({A}),
+    "defineDeadline": frozenset({A}),
+    "removeDeadline": frozenset({A}),
 }
 ALLOWED = {
     "createOrder": "created",
@@ -117,8 +126,8 @@ ALLOWED = {
     "transitionOrder (stale version)": "version_conflict",
 }
 ANOTHER_STORE = {
-    "subStatusDefinitions": "ok",  # not about any store
-    "defineSubStatus": "ok",
+    **dict.fromkeys(("subStatusDefinitions", "deadlines"), "ok"),  # not about any store
+    **dict.fromkeys(("defineSubStatus", "defineDeadline", "removeDeadline"), "ok"),
     "createOrder": "forbidden",
     "createOrder (its externalRef)": "forbidden",
     **{op: "not_found" for op in ("replaceDiscounts", "updateOrder", "setSubStatus")},
@@ -201,8 +210,8 @@ def read_outcome(operation: str, body: dict[str, Any], row: Row) -> str:
             found = data["ordersByIds"] != [None]
         case "orders":
             found = bool(data["orders"]["edges"])
-        case "subStatusDefinitions":
-            found = SUB_STATUS in {d["code"] for d in data["subStatusDefinitions"]}
+        case "subStatusDefinitions" | "deadlines":
+            found = isinstance(data[operation], list)
         case _:  # the events: A's come first; a client that cannot see A gets B's
             (edge,) = data["orderEvents"]["edges"]
             found = edge["node"]["orderId"] == row.a
@@ -254,6 +263,11 @@ async def run_row(row: Row) -> dict[str, str]:
             variables = {"input": order_input(row.store)}
         elif operation == "defineSubStatus":
             variables = {"code": "M_" + uuid.uuid4().hex[:8].upper()}
+        elif operation == "defineDeadline":
+            rule = {"code": "M_" + uuid.uuid4().hex[:8].upper()}
+            variables = rule
+        elif operation == "removeDeadline":
+            variables = rule
         body = await row.post(query, variables)
         if query.startswith("mutation"):
             assert "errors" not in body, (operation, body)
