@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 
 log = logging.getLogger("pos_sync")
 
@@ -137,49 +138,58 @@ async def sync(options: Options, http: httpx.AsyncClient | None = None) -> int:
     client = await nats.connect(options.nats_url, name=f"pos-sync-{options.durable}")
     own_http = http is None
     http = http or httpx.AsyncClient(timeout=10)
-    api = OrderApi(http, options.graphql_url, options.api_key)
-    pos = Pos(options.state_file)
-    applied = 0
     try:
-        js = client.jetstream()
-        subject = f"{options.prefix}.skinny.{store_token(options.store)}.>"
-        # Durable: the consumer and its acknowledged position live in JetStream, not here.
-        subscription = await js.pull_subscribe(
-            subject,
-            durable=options.durable,
-            stream=options.stream,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_wait=60,
-            ),
-        )
-        log.info("consuming %s as %s", subject, options.durable)
-        while True:
-            try:
-                messages = await subscription.fetch(options.batch, timeout=options.wait_seconds)
-            # nats-py raises its own TimeoutError, or asyncio's when the wait ran out before
-            # its second pull request (under load): both are the builtin TimeoutError.
-            except TimeoutError:
-                if options.once:
-                    return applied
-                continue
-            for message in messages:
-                event = json.loads(message.data)
-                try:
-                    order = await api.order(event["orderId"])
-                except (httpx.HTTPError, RuntimeError) as exc:
-                    # The API is down: let JetStream deliver this one again a little later.
-                    log.warning("cannot fetch order %s (%s); retrying", event["orderId"], exc)
-                    await message.nak(delay=5)
-                    continue
-                if order is not None and pos.apply(order):
-                    applied += 1
-                await message.ack_sync()  # only after the POS has it: at-least-once
+        subscription = await subscribe(client.jetstream(), options)
+        api = OrderApi(http, options.graphql_url, options.api_key)
+        return await consume(subscription, api, Pos(options.state_file), options)
     finally:
         if own_http:
             await http.aclose()
         await client.close()
+
+
+async def subscribe(js: JetStreamContext, options: Options) -> JetStreamContext.PullSubscription:
+    subject = f"{options.prefix}.skinny.{store_token(options.store)}.>"
+    # Durable: the consumer and its acknowledged position live in JetStream, not here.
+    subscription = await js.pull_subscribe(
+        subject,
+        durable=options.durable,
+        stream=options.stream,
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=60,
+        ),
+    )
+    log.info("consuming %s as %s", subject, options.durable)
+    return subscription
+
+
+async def consume(
+    subscription: JetStreamContext.PullSubscription, api: OrderApi, pos: Pos, options: Options
+) -> int:
+    applied = 0
+    while True:
+        try:
+            messages = await subscription.fetch(options.batch, timeout=options.wait_seconds)
+        except TimeoutError:
+            # Nothing new. nats-py raises its own TimeoutError or, depending on timing, the
+            # plain asyncio one (the same class as the built-in TimeoutError): both mean idle.
+            if options.once:
+                return applied
+            continue
+        for message in messages:
+            event = json.loads(message.data)
+            try:
+                order = await api.order(event["orderId"])
+            except (httpx.HTTPError, RuntimeError) as exc:
+                # The API is down: let JetStream deliver this one again a little later.
+                log.warning("cannot fetch order %s (%s); retrying", event["orderId"], exc)
+                await message.nak(delay=5)
+                continue
+            if order is not None and pos.apply(order):
+                applied += 1
+            await message.ack_sync()  # only after the POS has it: at-least-once
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:

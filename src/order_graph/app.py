@@ -200,13 +200,15 @@ class GraphQLApp(SpecView):
         params = context.connection_params or {}
         authorization = params.get("authorization") or params.get("Authorization")
         client_id = params.get("clientId") or context.request.headers.get("x-client-id")
+        key = authorization if isinstance(authorization, str) else None
         try:
             context.principal = await self.auth.principal(
-                authorization if isinstance(authorization, str) else None,
-                client_id if isinstance(client_id, str) else None,
+                key, client_id if isinstance(client_id, str) else None
             )
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from None
+        assert isinstance(context.request, WebSocket)
+        self.auth.watch(key, context.request)  # closed with 4403 once the key is revoked
         # No payload at all: graphql-ws 5 clients (GraphiQL's among them) refuse a null one.
         return UnsetType()  # the singleton UNSET
 
@@ -255,6 +257,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        auth.start()
         if listener is not None:
             listener.start()
         stop_deadlines = asyncio.Event()
@@ -272,6 +275,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                     await asyncio.wait_for(runner, 5)
             if listener is not None:
                 await listener.stop()
+            await auth.stop()
             await hub.stop()
             await db.dispose()
 

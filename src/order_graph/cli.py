@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from order_graph import client_admin
+from pydantic import ValidationError
+
+from order_graph import client_admin, preflight
 from order_graph.config import Settings
 from order_graph.events import log
+from order_graph.preflight import Refusal
 from order_graph.server import serve
 from order_graph.service import utc_now
 from order_graph.storage import idempotency, migrate
@@ -52,12 +54,27 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("deadlines", help="fire due lifecycle deadlines (a dedicated runner)")
 
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        return _refuse(args.command, preflight.setting_problem(exc))
+    try:
+        return _run(args, settings)
+    except Refusal as refusal:
+        return _refuse(args.command, str(refusal))
+
+
+def _refuse(command: str, message: str) -> int:
+    print(f"order-graph {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    url = settings.database_url
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.workers)
     if args.command == "migrate":
-        asyncio.run(_migrate(settings))
-        print("database is at the newest revision")
+        print(preflight.on_database(url, _migrate, schema_checked=False))
         return 0
     if args.command == "export-schema":
         return _export_schema(args.check, args.federation, args.path)
@@ -70,59 +87,66 @@ def main(argv: list[str] | None = None) -> int:
 
         return deadlines_main(settings)
     if args.command == "clients":
-        return client_admin.run(settings, args)
+        return preflight.on_database(url, lambda db: client_admin.run(db, args))
     if args.command == "prune-events":
-        events, keys = asyncio.run(_prune(settings))
+        events, keys = preflight.on_database(url, lambda db: _prune(db, settings))
         print(f"pruned {events} events and {keys} idempotency keys")
         return 0
     if args.command == "seed-demo":
         from order_graph.demo import seed_demo
 
-        created = asyncio.run(seed_demo(settings, args.orders, args.if_empty))
+        created = preflight.on_database(
+            url,
+            lambda db: seed_demo(db, args.orders, args.if_empty),
+            # The embedded SQLite database is migrated by the command itself.
+            schema_checked=not settings.is_sqlite,
+        )
         print(f"created {created} demo orders")
         return 0
     return 2
 
 
-async def _migrate(settings: Settings) -> None:
-    db = Database(settings.database_url)
-    try:
-        await migrate.upgrade(db)
-    finally:
-        await db.dispose()
+async def _migrate(db: Database) -> str:
+    before = await migrate.current_revision(db)
+    if before is not None and not migrate.is_known(before):
+        raise preflight.Refusal(
+            f"the database schema is at revision {before}, which this version of order-graph "
+            "does not know: run a newer order-graph"
+        )
+    await migrate.upgrade(db)
+    after = await migrate.current_revision(db)
+    if before == after:
+        return f"the database is already at the newest revision ({after}); nothing to do"
+    return f"migrated the database from {before or 'an empty schema'} to revision {after}"
 
 
-async def _prune(settings: Settings) -> tuple[int, int]:
+async def _prune(db: Database, settings: Settings) -> tuple[int, int]:
     now = utc_now()
-    db = Database(settings.database_url)
-    try:
-        async with db.write() as conn:
-            events = await log.prune(conn, now - timedelta(days=settings.event_retention_days))
-            keys = await idempotency.forget_before(
-                conn, now - timedelta(hours=settings.idempotency_ttl_hours)
-            )
-        return events, keys
-    finally:
-        await db.dispose()
+    async with db.write() as conn:
+        events = await log.prune(conn, now - timedelta(days=settings.event_retention_days))
+        keys = await idempotency.forget_before(
+            conn, now - timedelta(hours=settings.idempotency_ttl_hours)
+        )
+    return events, keys
 
 
-async def _at_head(settings: Settings) -> bool:
-    db = Database(settings.database_url)
-    try:
-        return await migrate.is_at_head(db)
-    finally:
-        await db.dispose()
+async def _ready_to_serve(db: Database) -> None:
+    if db.is_sqlite:
+        await migrate.upgrade(db)  # the embedded database migrates itself
+    else:
+        await preflight.require_newest_schema(db)
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> int:
-    if settings.is_sqlite:
-        asyncio.run(_migrate(settings))
-    elif not asyncio.run(_at_head(settings)):
-        print(
-            "The database schema is not at the newest revision: run `order-graph migrate` first.",
-            file=sys.stderr,
+    if workers < 1:
+        raise preflight.Refusal("--workers needs a number of 1 or more")
+    if workers > 1 and settings.is_sqlite:
+        raise preflight.Refusal(
+            "--workers needs PostgreSQL: with the embedded SQLite database the subscribers of "
+            "one worker would see the writes of the others only at the 5 s poll; serve one "
+            "process, or set ORDER_GRAPH_DATABASE_URL to PostgreSQL"
         )
-        return 2
+    preflight.on_database(settings.database_url, _ready_to_serve, schema_checked=False)
     if workers > 1:
         # Each worker writes its metrics here and /metrics adds them up.
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="order-graph-"))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
 from sqlalchemy.exc import IntegrityError
 
-from order_graph.config import Settings
 from order_graph.domain.access import Principal, UnknownScope, parse_scopes
 from order_graph.service import utc_now
 from order_graph.storage import clients
@@ -29,20 +27,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     revoke.add_argument("name")
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_run(settings, args))
-
-
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    db = Database(settings.database_url)
-    try:
-        if args.action == "create":
-            return await _create(db, args)
-        if args.action == "list":
-            return await _list(db)
-        return await _revoke(db, args.name)
-    finally:
-        await db.dispose()
+async def run(db: Database, args: argparse.Namespace) -> int:
+    if args.action == "create":
+        return await _create(db, args)
+    if args.action == "list":
+        return await _list(db)
+    return await _revoke(db, args.name)
 
 
 def _split(text: str | None) -> list[str]:
@@ -55,7 +45,15 @@ async def _create(db: Database, args: argparse.Namespace) -> int:
     except UnknownScope as exc:
         print(exc, file=sys.stderr)
         return 2
-    stores = frozenset(_split(args.stores)) if args.stores else None
+    stores = None if args.stores is None else frozenset(_split(args.stores))
+    if stores is not None and not stores:
+        # Fail closed: an empty binding must not mean "every store".
+        print(
+            "--stores names no store: give at least one store id, or leave --stores out to let "
+            "the client see every store.",
+            file=sys.stderr,
+        )
+        return 2
     principal = Principal(args.name, scopes, stores)
     key = clients.new_key()
     try:

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from order_graph.config import Settings
 from order_graph.domain.access import Principal
 from order_graph.domain.changes import CancelItems, LineQuantity
 from order_graph.domain.model import (
@@ -89,26 +88,22 @@ def _command(rng: random.Random, n: int) -> CreateOrder:
     )
 
 
-async def seed_demo(settings: Settings, count: int, if_empty: bool = False) -> int:
-    db = Database(settings.database_url)
-    try:
-        if settings.is_sqlite:
-            await migrate.upgrade(db)
-        async with db.read() as conn:
-            existing = (await conn.execute(select(func.count()).select_from(orders))).scalar_one()
-        if if_empty and existing:
-            return 0
-        service = OrderService(db)
-        demo = Principal.trusted("demo")
-        for status, codes in SUB_STATUSES.items():
-            for code, description in codes:
-                await service.define_sub_status(demo, status, code, description)
-        rng = random.Random(42)
-        for n in range(count):
-            await _one_order(service, demo, rng, existing + n)
-        return count
-    finally:
-        await db.dispose()
+async def seed_demo(db: Database, count: int, if_empty: bool = False) -> int:
+    if db.is_sqlite:
+        await migrate.upgrade(db)
+    async with db.read() as conn:
+        existing = (await conn.execute(select(func.count()).select_from(orders))).scalar_one()
+    if if_empty and existing:
+        return 0
+    service = OrderService(db)
+    demo = Principal.trusted("demo")
+    for status, codes in SUB_STATUSES.items():
+        for code, description in codes:
+            await service.define_sub_status(demo, status, code, description)
+    rng = random.Random(42)
+    for n in range(count):
+        await _one_order(service, demo, rng, existing + n)
+    return count
 
 
 async def _one_order(service: OrderService, demo: Principal, rng: random.Random, n: int) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.deadlines import firing
-from order_graph.domain import item_rules, lifecycle, limits
+from order_graph.domain import access, item_rules, lifecycle, limits
 from order_graph.domain.access import Principal, Scope
 from order_graph.domain.changes import CancelItems, ChangeItems, ItemsPlan, OrderChangeRecord
 from order_graph.domain.deadlines import Deadline
@@ -36,7 +36,7 @@ from order_graph.events import log
 from order_graph.preview import DryRun, Preview, RolledBack, preview_of
 from order_graph.storage import changes as item_store
 from order_graph.storage import deadlines as deadline_store
-from order_graph.storage import idempotency, sub_statuses
+from order_graph.storage import idempotency, races, sub_statuses
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
@@ -45,7 +45,8 @@ Command = TypeVar("Command", ChangeItems, CancelItems)
 Clock = Callable[[], datetime]
 
 # A unique-key race (two requests with one idempotency key or one externalRef) rolls the loser
-# back; its retry then finds the winner's row. More than a few rounds would mean a bug.
+# back; its retry then finds the winner's row (`races.py`: only that violation is retried). More
+# than a few rounds would mean a bug.
 _ATTEMPTS = 3
 
 
@@ -115,13 +116,7 @@ class OrderService:
     async def create_order(
         self, principal: Principal, command: CreateOrder, idempotency_key: str | None
     ) -> tuple[OrderRecord, bool]:
-        principal.require(Scope.ORDERS_CREATE)
-        if not principal.sees_store(command.store_id):
-            raise Rejected.one(
-                ErrorCode.FORBIDDEN,
-                "This client may not create orders for that store.",
-                ("input", "storeId"),
-            )
+        access.may_create_in(principal, command.store_id).enforce(("input", "storeId"))
         _check_key(idempotency_key)
         request_hash = (
             idempotency.fingerprint(dataclasses.asdict(command)) if idempotency_key else ""
@@ -139,13 +134,9 @@ class OrderService:
                     conn, command.external_platform, command.external_order_id
                 )
                 if existing is not None:
-                    if not principal.sees_store(existing.store_id):
-                        raise Rejected.one(
-                            ErrorCode.FORBIDDEN,
-                            "This externalRef belongs to an order of a store this client may "
-                            "not see.",
-                            ("input", "externalRef"),
-                        )
+                    access.may_reuse_external_ref(principal, existing.store_id).enforce(
+                        ("input", "externalRef")
+                    )
                     return existing, False
             status = command.initial_status or MainStatus.CREATED
             known = command.sub_status is None or await sub_statuses.is_defined(
@@ -310,7 +301,7 @@ class OrderService:
     async def define_sub_status(
         self, principal: Principal, main_status: MainStatus, code: str, description: str | None
     ) -> SubStatusDefinition:
-        principal.require(Scope.ADMIN)
+        access.may(principal, Scope.ADMIN).enforce()
         if not is_valid_sub_status_code(code):
             raise Rejected.one(
                 ErrorCode.VALIDATION,
@@ -376,14 +367,14 @@ class OrderService:
         A dry run goes as far as applying the change, reads the order as it would be into
         `dry_run.preview`, and rolls everything back: it records no event and no idempotency
         key."""
-        principal.require(scope)
+        access.may(principal, scope).enforce()
         _check_reason(reason)
         actor = principal.name
         moved: list[tuple[MainStatus, MainStatus]] = []
 
         async def attempt(conn: AsyncConnection) -> OrderRecord:
             moved.clear()
-            order = await _locked(conn, principal, order_id)
+            order = await _locked(conn, principal, scope, order_id)
             # Looked up under the order's row lock, so a retry racing its first attempt waits
             # for it and then sees its key.
             if replay is not None:
@@ -480,8 +471,8 @@ class OrderService:
             try:
                 async with self.db.write() as conn:
                     result = await attempt(conn)
-            except IntegrityError:
-                if round_ == _ATTEMPTS - 1:
+            except IntegrityError as error:
+                if not races.is_unique_race(error) or round_ == _ATTEMPTS - 1:
                     raise
                 continue
             self.observer.committed()
@@ -489,11 +480,14 @@ class OrderService:
         raise AssertionError("unreachable")
 
 
-async def _locked(conn: AsyncConnection, principal: Principal, order_id: int) -> OrderRecord:
+async def _locked(
+    conn: AsyncConnection, principal: Principal, scope: Scope, order_id: int
+) -> OrderRecord:
     order = await store.get_order(conn, order_id, for_update=True)
-    # Another store's order is reported as missing: its existence is not this client's business.
-    if order is None or not principal.sees_store(order.store_id):
+    if order is None:
         raise not_found()
+    # Another store's order is reported as missing: its existence is not this client's business.
+    access.may_on_order(principal, scope, order.store_id).enforce()
     return order
 
 

@@ -81,6 +81,19 @@ async def test_orders_by_ids_keeps_the_requested_order_and_nulls_missing_ones(
     assert [None if o is None else o["id"] for o in result] == [c, None, a, b, a]
 
 
+async def test_a_malformed_id_in_orders_by_ids_nulls_only_its_position(
+    gql: GraphQLClient, create_order: CreateOrder
+) -> None:
+    a, b = await make_orders(create_order, 2)
+    for _ in range(2):  # the second time the document's compiled plan is cached
+        body = await gql.raw(BY_IDS, {"ids": [a, "not-an-id", b]})
+        assert [None if o is None else o["id"] for o in body["data"]["ordersByIds"]] == [a, None, b]
+        (error,) = body["errors"]
+        assert error["path"] == ["ordersByIds", 1]
+        assert error["extensions"]["code"] == "VALIDATION"
+        assert "not-an-id" in error["message"]
+
+
 async def test_orders_by_ids_accepts_100_ids(gql: GraphQLClient, create_order: CreateOrder) -> None:
     ids = await make_orders(create_order, 2)
     requested = (ids * 50)[:100]

@@ -1,13 +1,14 @@
-"""Turning a request's credentials into a `Principal`, and checking it in resolvers."""
+"""Turning a request's credentials into a `Principal`."""
 
 from __future__ import annotations
 
 import logging
-import time
 
-from graphql import GraphQLError
+from starlette.websockets import WebSocket
 
-from order_graph.domain.access import Principal, Scope
+from order_graph.api.key_cache import KeyCache
+from order_graph.api.open_sockets import OpenSockets
+from order_graph.domain.access import Principal
 from order_graph.storage import clients
 from order_graph.storage.database import Database
 
@@ -21,51 +22,58 @@ class Unauthenticated(Exception):
 
 
 class Authenticator:
-    """Resolves API keys, remembering each answer for `cache_seconds` to spare the database.
+    """Resolves API keys, remembering each answer for `cache_seconds` to spare the database
+    (`key_cache.py`), and re-checks the keys of open websockets as often (`open_sockets.py`).
 
-    A revoked key therefore stops working within `cache_seconds`.
+    A revoked key therefore stops working within `cache_seconds`, on HTTP and websockets alike.
     """
 
     def __init__(self, db: Database, required: bool, cache_seconds: float) -> None:
         self.db = db
         self.required = required
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self.cache = KeyCache(cache_seconds)
+        self.sockets = OpenSockets(db, self.cache, cache_seconds if cache_seconds > 0 else 1.0)
         if not required:
             logger.warning(
                 "AUTHENTICATION IS OFF (ORDER_GRAPH_AUTH=off): every caller may read and change "
                 "every order. Use this only on a developer machine."
             )
 
+    def start(self) -> None:
+        if self.required:
+            self.sockets.start()
+
+    async def stop(self) -> None:
+        await self.sockets.stop()
+
     async def principal(self, authorization: str | None, client_id: str | None) -> Principal:
         if not self.required:
             return Principal.trusted((client_id or "anonymous")[:128])
-        scheme, _, key = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise Unauthenticated("Send an API key: `Authorization: Bearer <key>`.")
-        found = await self._lookup(key.strip())
+        found = await self._lookup(_key(authorization))
         if found is None:
             raise Unauthenticated("This API key is not valid (unknown or revoked).")
         return found
 
+    def watch(self, authorization: str | None, socket: WebSocket) -> None:
+        """Re-checks the key of an authenticated websocket for as long as it is open."""
+        if self.required:
+            self.sockets.add(clients.key_hash(_key(authorization)), socket)
+
     async def _lookup(self, key: str) -> Principal | None:
+        if not clients.looks_like_key(key):
+            return None  # not a key this service issues: no need to ask the database
         digest = clients.key_hash(key)
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        known = self.cache.known(digest)
+        if known is not None or self.cache.unknown(digest):
+            return known
         async with self.db.read() as conn:
             found = await clients.authenticate(conn, key)
-        if self.cache_seconds > 0:
-            if len(self._cache) > 10_000:  # bounded: unknown keys must not grow it forever
-                self._cache.clear()
-            self._cache[digest] = (now + self.cache_seconds, found)
+        self.cache.remember(digest, found)
         return found
 
 
-def require(principal: Principal, scope: Scope) -> None:
-    """For queries: a missing scope is a GraphQL error (mutations put it in their payload)."""
-    if not principal.has(scope):
-        raise GraphQLError(
-            f"This client lacks the scope {scope}.", extensions={"code": "FORBIDDEN"}
-        )
+def _key(authorization: str | None) -> str:
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("Send an API key: `Authorization: Bearer <key>`.")
+    return key.strip()

@@ -143,7 +143,11 @@ async def _by_ref(ctx: Context, a: dict[str, Any]) -> Any:
 
 
 async def _many(ctx: Context, a: dict[str, Any]) -> Any:
-    return await reads.orders_by_ids(ctx, a["ids"])
+    found = await reads.orders_by_ids(ctx, a["ids"])
+    for entry in found:
+        if isinstance(entry, GraphQLError):
+            raise entry  # a malformed id: the executor reports it at its position
+    return found
 
 
 async def _page(ctx: Context, a: dict[str, Any]) -> Any:

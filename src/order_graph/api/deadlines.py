@@ -6,10 +6,10 @@ from datetime import datetime
 
 import strawberry
 
-from order_graph.api.auth import require
 from order_graph.api.context import Info
 from order_graph.api.enums import Channel, FulfillmentType, MainStatus
 from order_graph.api.errors import OrderErrorType, payload_errors
+from order_graph.api.gate import require_scope
 from order_graph.deadlines.rules import DeadlineRules
 from order_graph.domain import deadlines
 from order_graph.domain.access import Scope
@@ -133,7 +133,7 @@ class DeadlineQueries:
     async def deadlines(
         self, info: Info, main_status: MainStatus | None = None
     ) -> list[DeadlineRule]:
-        require(info.context.principal, Scope.ORDERS_READ)
+        require_scope(info.context.principal, Scope.ORDERS_READ)
         async with info.context.db.read() as conn:
             found = await store.list_rules(conn, main_status)
         return [DeadlineRule.of(rule) for rule in found]

@@ -6,16 +6,17 @@ from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from order_graph.api import ids
-from order_graph.api.auth import require
 from order_graph.api.context import Info
 from order_graph.api.enums import MainStatus, OrderEventType
 from order_graph.api.errors import bad_input
+from order_graph.api.gate import require_scope, shown
 from order_graph.api.inputs import OrderEventFilter
 from order_graph.api.loaders import Loaders
 from order_graph.api.types import Order, PageInfo
-from order_graph.domain.access import Principal, Scope
+from order_graph.domain.access import Principal, Scope, visible_stores
 from order_graph.domain.model import EventRecord
 from order_graph.events import log
 from order_graph.storage.database import Database
@@ -75,11 +76,14 @@ class OrderEvent:
 
     @strawberry.field(
         description='The order itself (a "fat" message), as it is now: its version may be newer '
-        'than the event\'s. Select only the scalars above for a "skinny" one.'
+        'than the event\'s. Select only the scalars above for a "skinny" one. Needs orders:read '
+        "as well as events:read."
     )
     async def order(self, info: Info) -> Order | None:
+        principal = info.context.principal
+        require_scope(principal, Scope.ORDERS_READ)  # fat events need orders:read too
         loaders = self.loaders or info.context.loaders
-        record = await loaders.orders.load(self.record.order_id)
+        record = shown(principal, await loaders.orders.load(self.record.order_id))
         return None if record is None else Order.of(record, loaders)
 
     @classmethod
@@ -113,11 +117,29 @@ class OrderEventConnection:
     page_info: PageInfo
 
 
-def event_query(filter: OrderEventFilter | None, principal: Principal) -> log.EventQuery:
-    """The caller's filter, narrowed to the stores it may see."""
-    require(principal, Scope.EVENTS_READ)
+def selects_order(selections: list[Selection]) -> bool:
+    """Whether a selection under `orderEvents` asks for the fat `order` (the only field of that
+    name in the event types)."""
+    for selection in selections:
+        if isinstance(selection, SelectedField) and selection.name == "order":
+            return True
+        if isinstance(selection, SelectedField | FragmentSpread | InlineFragment) and selects_order(
+            selection.selections
+        ):
+            return True
+    return False
+
+
+def event_query(
+    filter: OrderEventFilter | None, principal: Principal, fat: bool = False
+) -> log.EventQuery:
+    """The caller's filter, narrowed to the stores it may see. Fat events (`order` selected)
+    need orders:read as well as events:read: refused before anything is read."""
+    require_scope(principal, Scope.EVENTS_READ)
+    if fat:
+        require_scope(principal, Scope.ORDERS_READ)
     if filter is None:
-        return log.EventQuery(store_ids=principal.visible_stores(None))
+        return log.EventQuery(store_ids=visible_stores(principal, None))
     order_ids = None
     if filter.order_ids is not None:
         try:
@@ -126,7 +148,7 @@ def event_query(filter: OrderEventFilter | None, principal: Principal) -> log.Ev
             raise bad_input("Not an order id in orderIds.") from None
     wanted = None if filter.store_ids is None else [str(s) for s in filter.store_ids]
     return log.EventQuery(
-        store_ids=principal.visible_stores(wanted),
+        store_ids=visible_stores(principal, wanted),
         order_ids=order_ids,
         types=filter.types,
     )
@@ -135,7 +157,7 @@ def event_query(filter: OrderEventFilter | None, principal: Principal) -> log.Ev
 async def read_events(
     info: Info, filter: OrderEventFilter | None, after: str | None, first: int
 ) -> OrderEventConnection:
-    query = event_query(filter, info.context.principal)
+    query = event_query(filter, info.context.principal, selects_order(info.selected_fields))
     if not 1 <= first <= MAX_EVENT_PAGE:
         raise bad_input(f"first must be from 1 to {MAX_EVENT_PAGE}.")
     start = await resumable(info.context.db, position_of(after)) if after else 0

@@ -12,6 +12,7 @@ from order_graph.api import ids
 from order_graph.api.change_types import OrderChange
 from order_graph.api.context import Info
 from order_graph.api.errors import OrderErrorType, payload_errors
+from order_graph.api.gate import shown
 from order_graph.api.inputs import DiscountInput, OrderItemInput
 from order_graph.api.loaders import Loaders
 from order_graph.api.mutations import _order_id
@@ -117,14 +118,18 @@ def _line(item_id: strawberry.ID, quantity: int) -> LineQuantity:
 @strawberry.type
 class ItemsChangePayload:
     order: Order | None = strawberry.field(
-        description="The order after the change; with dryRun, as it would be."
+        description="The order after the change; with dryRun, as it would be. Null for a caller "
+        "without orders:read, like `change`."
     )
     dry_run: bool
     errors: list[OrderErrorType]
     record: strawberry.Private[OrderRecord | None]
     loaders: strawberry.Private[Loaders | None]
 
-    @strawberry.field(description="The change this call made (with dryRun: would make).")
+    @strawberry.field(
+        description="The change this call made (with dryRun: would make). Null for a caller "
+        "without orders:read."
+    )
     async def change(self, info: Info) -> OrderChange | None:
         if self.record is None or self.loaders is None:
             return None
@@ -139,7 +144,7 @@ async def _answer(
     try:
         record, preview = (result := await outcome).order, result.preview
     except Rejected as rejected:
-        current = rejected.current
+        current = shown(info.context.principal, rejected.current)
         return ItemsChangePayload(
             order=None if current is None else Order.of(current),
             dry_run=dry_run,
@@ -152,6 +157,9 @@ async def _answer(
         loaders = info.context.loaders
     else:
         loaders = Loaders.of_preview(info.context.db, preview)
+    if shown(info.context.principal, record) is None:
+        # Done, but the order and its change go only to a caller that may read orders.
+        return ItemsChangePayload(order=None, dry_run=dry_run, errors=[], record=None, loaders=None)
     return ItemsChangePayload(
         order=Order.of(record, loaders), dry_run=dry_run, errors=[], record=record, loaders=loaders
     )

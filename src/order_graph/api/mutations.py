@@ -9,6 +9,7 @@ import strawberry
 from order_graph.api import ids
 from order_graph.api.context import Info
 from order_graph.api.errors import OrderErrorType, payload_errors
+from order_graph.api.gate import shown
 from order_graph.api.inputs import (
     CreateOrderInput,
     DefineSubStatusInput,
@@ -22,16 +23,21 @@ from order_graph.domain.errors import ErrorCode, Rejected
 from order_graph.domain.lifecycle import KEEP
 from order_graph.domain.model import OrderRecord
 
+PAYLOAD_ORDER = (
+    "The order as it now stands (with VERSION_CONFLICT: as it stands). Null for a caller without "
+    "orders:read: an order's fields go only to callers that may read orders."
+)
+
 
 @strawberry.type
 class OrderPayload:
-    order: Order | None
+    order: Order | None = strawberry.field(description=PAYLOAD_ORDER)
     errors: list[OrderErrorType]
 
 
 @strawberry.type
 class CreateOrderPayload:
-    order: Order | None
+    order: Order | None = strawberry.field(description=PAYLOAD_ORDER)
     created: bool = strawberry.field(
         description="False when an existing order was returned (same idempotency key or same "
         "externalRef)."
@@ -54,15 +60,19 @@ def _order_id(value: str) -> int:
         ) from None
 
 
+def _shown(info: Info, record: OrderRecord | None) -> Order | None:
+    """A payload's order, for a caller that may read it (else null: the change still holds)."""
+    visible = shown(info.context.principal, record)
+    return None if visible is None else Order.of(visible)
+
+
 async def _order_payload(info: Info, change: Awaitable[OrderRecord]) -> OrderPayload:
     try:
         record = await change
     except Rejected as rejected:
-        current = rejected.current
-        order = None if current is None else Order.of(current)
-        return OrderPayload(order=order, errors=payload_errors(rejected))
+        return OrderPayload(order=_shown(info, rejected.current), errors=payload_errors(rejected))
     info.context.loaders.forget(record.id)
-    return OrderPayload(order=Order.of(record), errors=[])
+    return OrderPayload(order=_shown(info, record), errors=[])
 
 
 @strawberry.type
@@ -78,7 +88,7 @@ class Mutation:
             )
         except Rejected as rejected:
             return CreateOrderPayload(order=None, created=False, errors=payload_errors(rejected))
-        return CreateOrderPayload(order=Order.of(record), created=created, errors=[])
+        return CreateOrderPayload(order=_shown(info, record), created=created, errors=[])
 
     @strawberry.mutation
     async def transition_order(

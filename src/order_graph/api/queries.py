@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
+from graphql import GraphQLError
 
 from order_graph.api import ids, reads
-from order_graph.api.auth import require
 from order_graph.api.context import Context, Info
 from order_graph.api.enums import MainStatus
 from order_graph.api.errors import bad_input
 from order_graph.api.events import OrderEventConnection, read_events
+from order_graph.api.gate import require_scope
 from order_graph.api.inputs import OrderEventFilter, OrderFilter
 from order_graph.api.types import (
     MainStatusTransition,
@@ -65,7 +68,12 @@ class Query:
         "is visible."
     )
     async def orders_by_ids(self, info: Info, ids: list[strawberry.ID]) -> list[Order | None]:
-        return [_order(record) for record in await reads.orders_by_ids(info.context, ids)]
+        found = await reads.orders_by_ids(info.context, ids)
+        # graphql-core reports an error in a list at its position, as null with its path.
+        return cast(
+            list[Order | None],
+            [entry if isinstance(entry, GraphQLError) else _order(entry) for entry in found],
+        )
 
     @strawberry.field(description="Newest first. first: 1 to 100.")
     async def orders(
@@ -100,7 +108,7 @@ class Query:
     async def sub_status_definitions(
         self, info: Info, main_status: MainStatus | None = None
     ) -> list[SubStatusDefinition]:
-        require(info.context.principal, Scope.ORDERS_READ)
+        require_scope(info.context.principal, Scope.ORDERS_READ)
         async with info.context.db.read() as conn:
             found = await sub_statuses.list_definitions(conn, main_status)
         return [

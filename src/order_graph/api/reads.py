@@ -1,7 +1,7 @@
 """The order reads behind the query resolvers, shared with the compiled fast path.
 
-Each checks the caller's scope and store binding and the arguments, raising the GraphQL error a
-caller should see; another store's order reads as missing.
+Each asks the access gate (scope first, then each order's store) and checks the arguments,
+raising the GraphQL error a caller should see; another store's order reads as missing.
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from graphql import GraphQLError
+
 from order_graph.api import ids
-from order_graph.api.auth import require
 from order_graph.api.context import Context
 from order_graph.api.errors import bad_input
+from order_graph.api.gate import require_scope, shown
 from order_graph.api.inputs import OrderFilter
-from order_graph.domain.access import Principal, Scope
+from order_graph.domain.access import Principal, Scope, visible_stores
 from order_graph.domain.deadlines import MAX_DUE_WITHIN_MINUTES
 from order_graph.domain.model import OrderRecord
 from order_graph.storage import orders as store
@@ -31,12 +33,6 @@ def order_number(value: str) -> int:
         raise bad_input(f"Not an order id: {value!r}.") from None
 
 
-def _visible(ctx: Context, record: OrderRecord | None) -> OrderRecord | None:
-    if record is None or not ctx.principal.sees_store(record.store_id):
-        return None
-    return record
-
-
 def _due_before(minutes: int | None, now: datetime) -> datetime | None:
     if minutes is None:
         return None
@@ -49,10 +45,10 @@ def _order_query(
     filter: OrderFilter | None, principal: Principal, now: datetime
 ) -> store.OrderQuery:
     if filter is None:
-        return store.OrderQuery(store_ids=principal.visible_stores(None))
+        return store.OrderQuery(store_ids=visible_stores(principal, None))
     wanted = None if filter.store_ids is None else [str(s) for s in filter.store_ids]
     return store.OrderQuery(
-        store_ids=principal.visible_stores(wanted),
+        store_ids=visible_stores(principal, wanted),
         main_statuses=filter.main_statuses,
         sub_statuses=filter.sub_statuses,
         channels=filter.channels,
@@ -64,25 +60,37 @@ def _order_query(
 
 
 async def order_by_number(ctx: Context, number: int) -> OrderRecord | None:
-    require(ctx.principal, Scope.ORDERS_READ)
-    return _visible(ctx, await ctx.loaders.orders.load(number))
+    require_scope(ctx.principal, Scope.ORDERS_READ)
+    return shown(ctx.principal, await ctx.loaders.orders.load(number))
 
 
 async def order_by_external_ref(
     ctx: Context, platform: str, external_order_id: str
 ) -> OrderRecord | None:
-    require(ctx.principal, Scope.ORDERS_READ)
+    require_scope(ctx.principal, Scope.ORDERS_READ)
     async with ctx.db.read() as conn:
         record = await store.find_by_external_ref(conn, platform, external_order_id)
-    return _visible(ctx, record)
+    return shown(ctx.principal, record)
 
 
-async def orders_by_ids(ctx: Context, values: Sequence[str]) -> list[OrderRecord | None]:
-    require(ctx.principal, Scope.ORDERS_READ)
+async def orders_by_ids(
+    ctx: Context, values: Sequence[str]
+) -> list[OrderRecord | GraphQLError | None]:
+    """One entry per id, in order: the order, None where none is visible, or the error of a
+    malformed id, which the executor reports at that position (the others still answer)."""
+    require_scope(ctx.principal, Scope.ORDERS_READ)
     if len(values) > MAX_IDS:
         raise bad_input(f"At most {MAX_IDS} ids.")
-    numbers = [order_number(value) for value in values]
-    return [_visible(ctx, record) for record in await ctx.loaders.orders.load_many(numbers)]
+    numbers: list[int | GraphQLError] = []
+    for value in values:
+        try:
+            numbers.append(order_number(value))
+        except GraphQLError as error:
+            numbers.append(error)
+    found = iter(await ctx.loaders.orders.load_many([n for n in numbers if isinstance(n, int)]))
+    return [
+        n if isinstance(n, GraphQLError) else shown(ctx.principal, next(found)) for n in numbers
+    ]
 
 
 def page_cursor(record: OrderRecord) -> str:
@@ -93,7 +101,7 @@ async def order_page(
     ctx: Context, filter: OrderFilter | None, first: int | None, after: str | None
 ) -> tuple[list[OrderRecord], bool]:
     """Newest first: the page, and whether there is another after it."""
-    require(ctx.principal, Scope.ORDERS_READ)
+    require_scope(ctx.principal, Scope.ORDERS_READ)
     first = DEFAULT_PAGE if first is None else first
     if not 1 <= first <= MAX_PAGE:
         raise bad_input(f"first must be from 1 to {MAX_PAGE}.")

@@ -59,15 +59,15 @@ class Subscription:
         ctx = info.context
         hub = ctx.hub
         assert hub is not None, "subscriptions are served by the app, which has a hub"
-        query = event_query(filter, ctx.principal)
+        order = _fields(info.selected_fields).get("orderEvents")
+        order_field = _fields(order.selections).get("order") if order else None
+        query = event_query(filter, ctx.principal, fat=order_field is not None)
         if after is not None:
             start = await resumable(ctx.db, position_of(after))
         elif from_start:
             start = 0
         else:
             start = await hub.current_head()
-        order = _fields(info.selected_fields).get("orderEvents")
-        order_field = _fields(order.selections).get("order") if order else None
         SUBSCRIPTIONS.inc()
         try:
             async for batch in hub.follow(start, query):

@@ -8,16 +8,18 @@ import signal
 
 from prometheus_client import start_http_server
 
+from order_graph import preflight
 from order_graph.config import Settings
 from order_graph.deadlines.runner import DeadlineRunner
 from order_graph.service import OrderService
-from order_graph.storage import migrate
 from order_graph.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 
 def main(settings: Settings) -> int:
+    # Before logging is set up (it would show alembic's chatter); a refusal is one line.
+    preflight.check_database(settings.database_url)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -28,11 +30,6 @@ async def _run(settings: Settings) -> int:
     # One connection holds the batch lock, one reads, the others fire.
     db = Database(settings.database_url, pool_size=settings.deadline_concurrency + 2)
     try:
-        if not await migrate.is_at_head(db):
-            log.error(
-                "The database schema is not at the newest revision: run `order-graph migrate`."
-            )
-            return 2
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

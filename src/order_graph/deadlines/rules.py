@@ -9,14 +9,14 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from order_graph.domain import deadlines
+from order_graph.domain import access, deadlines
 from order_graph.domain.access import Principal, Scope
 from order_graph.domain.deadlines import DeadlineRule, DefineDeadline
 from order_graph.domain.errors import ErrorCode, Rejected
 from order_graph.domain.validation import INPUT
 from order_graph.service import OrderService
 from order_graph.storage import deadlines as store
-from order_graph.storage import sub_statuses
+from order_graph.storage import races, sub_statuses
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class DeadlineRules:
     async def define(self, principal: Principal, command: DefineDeadline) -> DeadlineRule:
         """Stores a new rule, with a deadline for every order already in its status (those
         past it are due at once). The same rule again returns the stored one."""
-        principal.require(Scope.ADMIN)
+        access.may(principal, Scope.ADMIN).enforce()
 
         async def attempt(conn: AsyncConnection) -> DeadlineRule:
             known: set[str] = set()
@@ -49,7 +49,7 @@ class DeadlineRules:
 
     async def remove(self, principal: Principal, code: str) -> DeadlineRule:
         """Deletes the rule and every deadline it set that has not fired."""
-        principal.require(Scope.ADMIN)
+        access.may(principal, Scope.ADMIN).enforce()
 
         async def attempt(conn: AsyncConnection) -> DeadlineRule:
             rule = await store.rule_by_code(conn, code)
@@ -68,7 +68,9 @@ class DeadlineRules:
         try:
             async with self.db.write() as conn:
                 return await attempt(conn)
-        except IntegrityError:
+        except IntegrityError as error:
+            if not races.is_unique_race(error):
+                raise
             # Two definitions of one code at once: the loser finds the winner's rule.
             async with self.db.write() as conn:
                 return await attempt(conn)

@@ -6,7 +6,9 @@ A key carries 256 random bits, so a fast hash is enough: there is nothing to bru
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +19,8 @@ from order_graph.domain.access import Principal, parse_scopes
 from order_graph.storage.tables import clients as table
 
 KEY_PREFIX = "og_"
+# What `new_key` makes: the prefix and 32 random bytes in URL-safe base64 (43 characters).
+_KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,11 @@ class ClientInfo:
 
 def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def looks_like_key(key: str) -> bool:
+    """Whether `key` could be one this service issued; anything else is refused unlooked-up."""
+    return _KEY_SHAPE.fullmatch(key) is not None
 
 
 def key_hash(key: str) -> str:
@@ -56,6 +65,19 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
     )
     row = (await conn.execute(statement)).first()
     return None if row is None else _principal(row.name, row.scopes, row.store_ids)
+
+
+async def active(conn: AsyncConnection, digests: Collection[str]) -> dict[str, Principal]:
+    """The clients of those key hashes that are not revoked, by key hash."""
+    found: dict[str, Principal] = {}
+    wanted = sorted(digests)
+    for start in range(0, len(wanted), 500):  # a bounded number of bind parameters each
+        statement = select(table.c.key_hash, table.c.name, table.c.scopes, table.c.store_ids).where(
+            table.c.key_hash.in_(wanted[start : start + 500]), table.c.revoked_at.is_(None)
+        )
+        for row in await conn.execute(statement):
+            found[row.key_hash] = _principal(row.name, row.scopes, row.store_ids)
+    return found
 
 
 async def list_all(conn: AsyncConnection) -> list[ClientInfo]:
