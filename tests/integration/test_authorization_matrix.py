@@ -12,7 +12,6 @@ order's fields only for a caller that may read orders.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -20,15 +19,16 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
+from gql import GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
 
 from order_graph.domain.access import Principal, Scope
 from order_graph.service import utc_now
 from order_graph.storage import clients
 from order_graph.storage.database import Database
 from tests.api.conftest import order_input
+from tests.support.clients import ws_session
 from tests.support.servers import Server, running_server
-from tests.support.ws import TRANSPORT_WS
 
 pytestmark = pytest.mark.postgres
 
@@ -238,18 +238,18 @@ def mutation_outcome(payload: dict[str, Any]) -> str:
 
 
 async def subscription_outcome(row: Row, query: str) -> str:
-    async with connect(row.server.ws_url, subprotocols=[TRANSPORT_WS]) as socket:  # type: ignore[list-item]
-        init = {"authorization": f"Bearer {row.key}"}
-        await socket.send(json.dumps({"type": "connection_init", "payload": init}))
-        assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "connection_ack"
-        payload = {"query": query, "variables": {"a": row.a, "b": row.b}}
-        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-        message = json.loads(await asyncio.wait_for(socket.recv(), 10))
-    assert message["type"] == "next", message
-    if _forbidden(message["payload"].get("errors", [])):  # refused before anything is read
-        return "forbidden"
-    assert "errors" not in message["payload"], message
-    event = message["payload"]["data"]["orderEvents"]
+    variables = {"a": row.a, "b": row.b}
+    async with ws_session(row.server.ws_url, row.key) as session:
+        results = session.subscribe(GraphQLRequest(query, variable_values=variables))
+        try:
+            result = await asyncio.wait_for(anext(results), 10)
+        except TransportQueryError as error:
+            if _forbidden(error.errors or []):  # refused before anything is read
+                return "forbidden"
+            raise
+        finally:
+            await results.aclose()
+    event = result["orderEvents"]
     if "order" in event:
         assert event["order"]["items"], event
     return "ok" if event["orderId"] == row.a else "hidden"
