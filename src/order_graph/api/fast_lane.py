@@ -3,9 +3,10 @@ without strawberry's HTTP view and extension pipeline.
 
 It applies what that pipeline would. The caller was authenticated by the app before this
 runs. The document passed parsing, validation and the depth, alias and token limits when it
-entered the plan cache. What depends on the variables (the cost, the NUL check, their
-coercion) is checked again here. Anything unusual returns None, and the regular path answers,
-errors included. The lane is off while tracing, whose spans come from the pipeline.
+entered the plan cache. What depends on the variables (the cost, the bounds on lists, their
+depth and NUL characters, their coercion) is checked again here. Anything unusual returns None,
+and the regular path answers, errors included. The lane is off while tracing, whose spans come
+from the pipeline.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry import Schema
 
+from order_graph.api.bounds import variables_problem
 from order_graph.api.compiled import plan_cache, run_compiled
 from order_graph.api.context import Context
-from order_graph.api.limits import has_nul, query_cost
+from order_graph.api.limits import query_cost
 from order_graph.ops.metrics import LATENCY, REQUESTS, operation_label
 
 
@@ -47,10 +50,13 @@ async def answer(
     if name is not None and not isinstance(name, str):
         return None
     compiled = plan_cache(schema).get(query, name)
-    if compiled is None or has_nul(variables):
+    if compiled is None or variables_problem(variables) is not None:
         return None
     operation = compiled.operation.name.value if compiled.operation.name else None
-    cost = query_cost(compiled.document, operation, variables)
+    try:
+        cost = query_cost(compiled.document, operation, variables)
+    except GraphQLError:  # a list over its bound: the executor reports it
+        return None
     if cost > max_cost:
         return None
     context = await make_context()  # only now: a miss leaves building it to the executor
