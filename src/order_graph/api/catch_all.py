@@ -77,6 +77,7 @@ class CatchAll:
             if scope["type"] == "http":
                 if not started:
                     status, headers, body = answer_for(exc, request_id)
+                    headers.append((b"content-length", str(len(body)).encode()))
                     start = {"type": "http.response.start", "status": status, "headers": headers}
                     await send(start)
                     await send({"type": "http.response.body", "body": body})

@@ -33,7 +33,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
-from order_graph.api import reads
+from order_graph.api import error_policy, reads
 from order_graph.api.codegen import Build, Emitter, Unsupported, collect
 from order_graph.api.context import Context
 from order_graph.api.documents import BoundedCache, document_key, weight_of
@@ -281,7 +281,8 @@ def plan_cache(schema: object) -> PlanCache:
 async def run_compiled(
     compiled: Compiled, schema: GraphQLSchema, context: Context, raw_variables: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """The response data, or None when the standard executor should answer."""
+    """The response data, or None when the standard executor should answer. An unavailable
+    database raises: the executor would only wait for it again."""
     variables = get_variable_values(
         schema, compiled.operation.variable_definitions or (), raw_variables
     )
@@ -290,7 +291,10 @@ async def run_compiled(
         return None
     try:
         data = await compiled.plan.run(context, variables)
-    except Exception:
+    except Exception as exc:
+        if error_policy.is_unavailable(exc):
+            COMPILED.labels("unavailable").inc()
+            raise
         # The executor runs the same reads inside resolvers, where a failure is masked and
         # logged under the request id as usual; here it is a bug of the compiled path.
         COMPILED.labels("failed").inc()

@@ -33,8 +33,8 @@ ERRORS = Counter("order_graph_errors_total", "Errors returned to callers, by cod
 COMPILED = Counter(
     "order_graph_compiled_queries_total",
     "Queries run through a compiled plan, by outcome: answered; refused (a read or the "
-    "variables raised a caller's error, which the executor reports); failed (a bug of the "
-    "compiled path: the executor answered instead).",
+    "variables raised a caller's error, which the executor reports); unavailable (the "
+    "database); failed (a bug of the compiled path: the executor answered instead).",
     ["outcome"],
 )
 TRANSITIONS = Counter(

@@ -103,9 +103,14 @@ def _connect_args(timeouts: Timeouts) -> dict[str, Any]:
 def _stalled_is_disconnected(context: ExceptionContext) -> None:
     """A statement that got no answer in time leaves its connection in an unknown state:
     treating it as a disconnect drops it, and every connection opened before it, so that the
-    pool starts afresh as soon as the database answers again."""
+    pool starts afresh as soon as the database answers again. It is cut at once: a polite
+    close would wait for the database that just did not answer."""
     if isinstance(context.original_exception, TimeoutError):
         context.is_disconnect = True
+        if context.connection is not None:
+            driver = context.connection.connection.driver_connection
+            if driver is not None:
+                driver.terminate()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
