@@ -188,9 +188,10 @@ class GraphQLApp(GraphQL[Context, None]):
             )
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from None
-        if self.quota is not None:
+        state = context.request.state
+        if self.quota is not None and getattr(state, "quota_client", None) is None:
             self.quota.acquire(context.principal.name)  # a Refusal closes the socket with 4429
-            context.request.state.quota_client = context.principal.name
+            state.quota_client = context.principal.name
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

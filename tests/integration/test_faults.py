@@ -219,3 +219,20 @@ async def test_subscribers_get_masked_errors_when_connections_are_killed(
     assert error["extensions"]["requestId"]
     for leak in LEAKS:
         assert leak not in json.dumps(message)
+
+
+async def test_failure_lines_carry_no_sql_parameters(fault: Faults) -> None:
+    """A key lookup that fails mid-statement is logged, but its parameter (the key's SHA-256)
+    is not."""
+    new_key = await fault.new_key()
+    async with httpx.AsyncClient(timeout=30) as http:
+        await asyncio.gather(*(post(http, fault, READ, fault.cached_key) for _ in range(3)))
+        await kill_connections(fault.postgres_url)
+        lookup = await post(http, fault, READ, new_key)
+    assert (lookup.status_code, code_of(lookup)) == (503, "UNAVAILABLE")
+    request_id = lookup.headers["x-request-id"]
+    deadline = time.monotonic() + 10  # the server's stderr is read by a thread of its own
+    while not any(request_id in line for line in fault.server.log):
+        assert time.monotonic() < deadline, "the failure was not logged"
+        await asyncio.sleep(0.01)
+    assert clients.key_hash(new_key) not in "".join(fault.server.log)

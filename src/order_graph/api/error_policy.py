@@ -4,7 +4,7 @@ An error is either meant for the caller, or it is not. A caller's error (a Graph
 validation or coercion error, a domain error, a refused request) passes as it is, without field
 suggestions in production. Anything else is masked: `UNAVAILABLE` when the database is away or
 overloaded (worth retrying), `INTERNAL` otherwise, each with the request id; the log gets it
-once under that id, an internal error with its traceback.
+once under that id, with its traceback.
 
 The GraphQL transports apply it through `ApplyErrorPolicy` (every result, streamed ones
 included), the ASGI edge through `api/catch_all.py`, and the code around the pipeline (the key
@@ -134,8 +134,8 @@ def public_error(error: GraphQLError, request_id: str | None, production: bool) 
 
 
 def record(error: GraphQLError | Exception, request_id: str | None, where: object = None) -> None:
-    """Logs an error that is not the caller's, once: a one-line warning for an unavailable
-    database, the traceback for anything else. A caller's error is not logged."""
+    """Logs an error that is not the caller's, once, with its traceback: a warning for an
+    unavailable database, an error for anything else. A caller's error is not logged."""
     if isinstance(error, GraphQLError):
         judged, cause = verdict(error), cause_of(error)
     else:
@@ -151,6 +151,7 @@ def record(error: GraphQLError | Exception, request_id: str | None, where: objec
             at,
             type(cause).__name__,
             summary,
+            exc_info=cause,
         )
     else:
         logger.error("unexpected error in request %s%s", request_id, at, exc_info=cause)
