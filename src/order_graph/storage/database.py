@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 
 @dataclass(frozen=True)
@@ -44,17 +43,23 @@ class Database:
                 "connect_args": _connect_args(timeouts),
             }
         self.engine: AsyncEngine = create_async_engine(url, **options)
-        # Readiness probes get a connection of their own, so a busy pool does not read as an
-        # unreachable database.
+        # Readiness probes keep a connection of their own (more only while probes overlap), so
+        # a busy pool does not read as an outage, and a full server does not either.
         self.probe: AsyncEngine = (
             self.engine
             if self.is_sqlite
             else create_async_engine(
-                url, poolclass=NullPool, hide_parameters=True, connect_args=_connect_args(timeouts)
+                url,
+                pool_size=1,
+                max_overflow=2,
+                pool_timeout=timeouts.checkout,
+                hide_parameters=True,
+                connect_args=_connect_args(timeouts),
             )
         )
         if not self.is_sqlite:
-            event.listen(self.engine.sync_engine, "handle_error", _stalled_is_disconnected)
+            for engine in (self.engine, self.probe):
+                event.listen(engine.sync_engine, "handle_error", _stalled_is_disconnected)
         # Reads run in autocommit: no BEGIN before and no ROLLBACK after each one, which would
         # otherwise triple the round trips of a read. Each statement sees a committed snapshot.
         self.reader: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
