@@ -31,7 +31,7 @@ def answer_for(exc: Exception, request_id: str) -> tuple[int, list[tuple[bytes, 
         if exc.status == 408:
             headers.append((b"connection", b"close"))
         return exc.status, headers, error_body(exc.message, {"code": exc.code})
-    judged = error_policy.edge_verdict(exc)
+    judged = error_policy.judge(exc)
     message, extensions = error_policy.masked(judged, request_id)
     if judged == "unavailable":
         headers.append((b"retry-after", b"1"))
@@ -43,7 +43,7 @@ def close_for(exc: Exception, request_id: str) -> tuple[int, str]:
     """Close code and reason of a websocket ended by `exc`."""
     if isinstance(exc, error_policy.Refusal):
         code, reason = exc.close_code, f"{exc.code}: {exc.message}"
-    elif error_policy.edge_verdict(exc) == "unavailable":
+    elif error_policy.judge(exc) == "unavailable":
         code, reason = 1013, f"UNAVAILABLE: retry shortly (requestId {request_id})"
     else:
         code, reason = 1011, f"INTERNAL (requestId {request_id})"

@@ -58,23 +58,17 @@ def cause_of(error: GraphQLError) -> BaseException | None:
     return original
 
 
-def verdict(error: BaseException) -> Verdict:
-    """For a GraphQL error, by the exception behind it; any other exception is judged as it is
-    (at the edge, an escaped GraphQL error is a bug like any other)."""
-    if isinstance(error, GraphQLError):
-        cause = cause_of(error)
-        if cause is None:
-            return "caller"
-        error = cause
+def judge(error: BaseException) -> Verdict:
+    """An exception as such: a refusal is the caller's; anything else is not."""
     if isinstance(error, Refusal):
         return "caller"
     return "unavailable" if is_unavailable(error) else "internal"
 
 
-def edge_verdict(error: BaseException) -> Verdict:
-    if isinstance(error, Refusal):
-        return "caller"
-    return "unavailable" if is_unavailable(error) else "internal"
+def verdict(error: GraphQLError) -> Verdict:
+    """A GraphQL error, by the exception behind it, if any."""
+    cause = cause_of(error)
+    return "caller" if cause is None else judge(cause)
 
 
 def _sqlstate(error: BaseException) -> str | None:
@@ -113,8 +107,8 @@ def masked(judged: Verdict, request_id: str | None) -> tuple[str, dict[str, Any]
 
 
 def public_error(error: GraphQLError, request_id: str | None, production: bool) -> GraphQLError:
-    """What the caller may see of `error`. Always a new error: cached validation errors are
-    shared between requests and must not change."""
+    """What the caller may see of `error`. `error` itself is never changed: cached validation
+    errors are shared between requests."""
     judged = verdict(error)
     if judged == "caller":
         if not production or "Did you mean" not in error.message:
@@ -139,7 +133,7 @@ def record(error: GraphQLError | Exception, request_id: str | None, where: objec
     if isinstance(error, GraphQLError):
         judged, cause = verdict(error), cause_of(error)
     else:
-        judged, cause = edge_verdict(error), error
+        judged, cause = judge(error), error
     if judged == "caller" or cause is None:
         return
     at = "" if where is None else f" at {where}"
