@@ -66,6 +66,8 @@ SERVER_ENV = {
     "ORDER_GRAPH_DB_POOL_SIZE": "3",
     "ORDER_GRAPH_DB_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT),
     "ORDER_GRAPH_AUTH_CACHE_SECONDS": "600",
+    # No background user of the pool: the request under test is the first to meet a fault.
+    "ORDER_GRAPH_DEADLINE_RUNNER": "false",
 }
 
 
