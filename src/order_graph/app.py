@@ -26,13 +26,17 @@ from strawberry.types.unset import UnsetType
 
 from order_graph.api import fast_lane, graphiql, http_spec
 from order_graph.api.auth import NOBODY, Authenticator, Unauthenticated
+from order_graph.api.body import BodyTooLarge, limited
+from order_graph.api.catch_all import CatchAll
 from order_graph.api.context import Context
 from order_graph.api.limits import Limits
 from order_graph.api.origins import Origins, parse_origins
 from order_graph.api.persisted import PersistedQueries
 from order_graph.api.schema import build_schema
+from order_graph.api.security_headers import SecurityHeaders
 from order_graph.api.subgraph import build_subgraph_schema
 from order_graph.api.view import SpecView, subscription_protocols
+from order_graph.api.ws_quota import ClientQuota
 from order_graph.config import Settings
 from order_graph.deadlines.runner import DeadlineRunner
 from order_graph.domain.status import MainStatus
@@ -49,9 +53,10 @@ from order_graph.ops.metrics import (
 from order_graph.ops.tracing import tracing_extensions
 from order_graph.service import Clock, Observer, OrderService, utc_now
 from order_graph.storage import migrate
-from order_graph.storage.database import Database
+from order_graph.storage.database import Database, Timeouts
 
 log = logging.getLogger("order_graph")
+READINESS_SECONDS = 0.8  # /readyz answers within a second, whatever the database does
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -61,6 +66,7 @@ def limits_of(settings: Settings) -> Limits:
         max_tokens=settings.max_tokens,
         max_cost=settings.max_cost,
         max_body_bytes=settings.max_body_bytes,
+        max_document_bytes=settings.max_document_bytes,
     )
 
 
@@ -69,25 +75,6 @@ def error_response(message: str, status: int, code: str | None = None) -> JSONRe
     if code is not None:
         error["extensions"] = {"code": code}
     return JSONResponse({"errors": [error]}, status_code=status)
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-def limited(receive: Receive, max_bytes: int) -> Receive:
-    """Stops reading a body past `max_bytes`, also when no Content-Length announced it."""
-    seen = 0
-
-    async def receive_limited() -> Any:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > max_bytes:
-            raise BodyTooLarge
-        return message
-
-    return receive_limited
 
 
 class GraphQLApp(SpecView):
@@ -125,6 +112,13 @@ class GraphQLApp(SpecView):
         self.graphiql_page = graphiql.page(fragments, auth.required) if with_page else None
         self.persisted = PersistedQueries()
         self.max_body_bytes = settings.max_body_bytes
+        self.body_timeout = settings.body_timeout
+        # With auth off callers name themselves, so a quota per name would bound nothing.
+        self.quota = (
+            ClientQuota(settings.ws_max_connections_per_client)
+            if settings.auth == "required"
+            else None
+        )
         self.max_cost = settings.max_cost
         # The fast lane skips the extension pipeline, tracing's spans included.
         self.fast_lane = settings.compiled_queries and not settings.otel_endpoint
@@ -140,8 +134,12 @@ class GraphQLApp(SpecView):
                 await super().__call__(scope, receive, send)
             finally:
                 WEBSOCKETS.dec()
+                client = scope.get("state", {}).get("quota_client")
+                if self.quota is not None and client is not None:
+                    self.quota.release(client)
             return
-        response = await self._answer(Request(scope, limited(receive, self.max_body_bytes)))
+        body = limited(receive, self.max_body_bytes, self.body_timeout)
+        response = await self._answer(Request(scope, body))
         await response(scope, receive, send)
 
     async def _answer(self, request: Request) -> Response:
@@ -209,6 +207,10 @@ class GraphQLApp(SpecView):
             raise ConnectionRejectionError({"message": str(exc)}) from None
         assert isinstance(context.request, WebSocket)
         self.auth.watch(key, context.request)  # closed with 4403 once the key is revoked
+        state = context.request.state
+        if self.quota is not None and getattr(state, "quota_client", None) is None:
+            self.quota.acquire(context.principal.name)  # a Refusal closes the socket with 4429
+            state.quota_client = context.principal.name
         # No payload at all: graphql-ws 5 clients (GraphiQL's among them) refuse a null one.
         return UnsetType()  # the singleton UNSET
 
@@ -241,7 +243,10 @@ def _packaged(name: str) -> str:
 
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
     settings = settings or Settings()
-    db = Database(settings.database_url, settings.db_pool_size)
+    timeouts = Timeouts(
+        settings.db_connect_timeout, settings.db_pool_timeout, settings.db_statement_timeout
+    )
+    db = Database(settings.database_url, settings.db_pool_size, timeouts)
     hub = EventHub(db)
     auth = Authenticator(db, settings.auth == "required", settings.auth_cache_seconds)
     service = OrderService(db, clock, observer=AppObserver(hub))
@@ -284,9 +289,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
 
     async def readyz(request: Request) -> Response:
         try:
-            at_head = await asyncio.wait_for(migrate.is_at_head(db), 5)
+            at_head = await asyncio.wait_for(migrate.is_at_head(db), READINESS_SECONDS)
         except Exception as exc:
-            log.warning("readiness check: database unreachable (%s)", exc)
+            log.warning("readiness check: database unreachable (%s)", type(exc).__name__)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         if not at_head:
             return JSONResponse({"status": "unavailable", "database": "migrations behind"}, 503)
@@ -301,7 +306,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     async def metrics(request: Request) -> Response:
         POOL_IN_USE.set(db.connections_in_use())
         EVENT_LAG.set(hub.lag())
-        return await metrics_endpoint(request)
+        return await metrics_endpoint(request, settings.metrics_token)
 
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -311,12 +316,16 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/fragments.graphql", text(fragments)),
-        Route("/schema.graphql", text(printed)),
         Route("/subgraph", subgraph, methods=["POST"]),
-        Route("/subgraph.graphql", text(subgraph_printed)),
     ]
+    if settings.introspection:  # the printed schemas are introspection by another name
+        routes.append(Route("/schema.graphql", text(printed)))
+        routes.append(Route("/subgraph.graphql", text(subgraph_printed)))
+    # The request log gives every request its id; inside it, nothing escapes the catch-all.
     middleware = [
         Middleware(RequestLog),
+        Middleware(CatchAll),
+        Middleware(SecurityHeaders),
         Middleware(
             Origins,
             allowed=parse_origins(settings.allowed_origins),

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     port: int = 8000
     env: str = "development"
     db_pool_size: int = 20
+    db_connect_timeout: float = 2.0
+    db_pool_timeout: float = 2.0
+    db_statement_timeout: float = 5.0
     graphiql: bool = True
     introspection: bool = True
     idempotency_ttl_hours: int = 48
@@ -26,6 +29,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 5.0
     ws_init_timeout: float = 5.0
     ws_max_subscriptions: int = 20
+    ws_max_connections_per_client: int = 100
     ws_compression: bool = False
     # Comma-separated origins of web pages on other sites that may call /graphql (CORS and
     # the websocket origin check); none by default. `*` allows every origin.
@@ -35,6 +39,10 @@ class Settings(BaseSettings):
     max_tokens: int = 5_000
     max_cost: int = 50_000
     max_body_bytes: int = 1_000_000
+    max_document_bytes: int = 32_768
+    header_timeout: float = 10.0
+    body_timeout: float = 15.0
+    metrics_token: str | None = None
     shutdown_grace: float = 20.0
     otel_endpoint: str | None = None
     compiled_queries: bool = True

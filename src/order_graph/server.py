@@ -14,6 +14,7 @@ from uvicorn.supervisors import Multiprocess
 from order_graph.api import streams
 from order_graph.config import Settings
 from order_graph.ops.logs import logging_config
+from order_graph.ops.slow_clients import Config, HeaderTimeoutProtocol
 
 APP = "order_graph.app:create_app"
 
@@ -43,7 +44,7 @@ class GracefulServer(uvicorn.Server):
 
 
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
-    config = uvicorn.Config(
+    config = Config(
         APP,
         factory=True,
         host=host,
@@ -55,6 +56,10 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         # permessage-deflate keeps two zlib contexts per socket (~50 KB): with it, 1,000 open
         # subscriptions would cost about 100 MB; small JSON events gain little from it.
         ws_per_message_deflate=settings.ws_compression,
+        # A websocket message is bounded like an HTTP body (uvicorn closes with 1009 past it).
+        ws_max_size=settings.max_body_bytes,
+        http=HeaderTimeoutProtocol,
+        header_timeout=settings.header_timeout,
     )
     if workers > 1:
         # uvicorn's supervisor forwards SIGTERM to every worker, each draining as above.

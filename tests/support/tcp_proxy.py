@@ -1,4 +1,5 @@
-"""A TCP proxy in front of PostgreSQL that a test can cut, restore, hold and release."""
+"""A TCP proxy in front of PostgreSQL that a test can cut, restore, hold and release, or make
+answer new connections as a full server does ("too many clients already")."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class Proxy:
         self.port = 0
         self.held = asyncio.Event()  # set when a client sent data while the proxy was holding
         self._open = True
+        self._full = False
         self._holding = False
         self._released = asyncio.Event()
         self._released.set()
@@ -38,6 +40,13 @@ class Proxy:
 
     def restore(self) -> None:
         self._open = True
+        self._full = False
+
+    def fill_up(self) -> None:
+        """Every connection drops, and new ones are refused by PostgreSQL's own words."""
+        self.cut()
+        self._open = True
+        self._full = True
 
     def hold(self) -> None:
         """Queries stop reaching the database (until `release`), as if it stalled."""
@@ -52,6 +61,9 @@ class Proxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._open:
             writer.transport.abort()
+            return
+        if self._full:
+            await _answer_too_many_clients(reader, writer)
             return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
@@ -81,6 +93,32 @@ class Proxy:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.transport.abort()
+
+
+SSL_REQUEST, GSS_REQUEST = 80877103, 80877104
+# An ErrorResponse: severity, SQLSTATE 53300 (too_many_connections) and PostgreSQL's message.
+TOO_MANY_CLIENTS = b"SFATAL\0VFATAL\0C53300\0Msorry, too many clients already\0\0"
+
+
+async def _answer_too_many_clients(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Speaks the start of PostgreSQL's protocol: no to encryption, then the refusal."""
+    try:
+        while True:
+            length = int.from_bytes(await reader.readexactly(4), "big")
+            body = await reader.readexactly(length - 4)
+            if int.from_bytes(body[:4], "big") in (SSL_REQUEST, GSS_REQUEST):
+                writer.write(b"N")
+                continue
+            size = (len(TOO_MANY_CLIENTS) + 4).to_bytes(4, "big")
+            writer.write(b"E" + size + TOO_MANY_CLIENTS)
+            await writer.drain()
+            return
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
 
 
 @asynccontextmanager

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, assert_never
 
 from graphql import (
     DocumentNode,
@@ -34,9 +33,10 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
-from order_graph.api import reads
+from order_graph.api import error_policy, reads
 from order_graph.api.codegen import Build, Emitter, Unsupported, collect
 from order_graph.api.context import Context
+from order_graph.api.documents import BoundedCache, document_key, weight_of
 from order_graph.api.inputs import OrderFilter
 from order_graph.domain.changes import OrderChangeRecord
 from order_graph.domain.model import (
@@ -45,6 +45,7 @@ from order_graph.domain.model import (
     OrderRecord,
     StatusChangeRecord,
 )
+from order_graph.ops.metrics import COMPILED
 from order_graph.storage import changes as item_store
 from order_graph.storage import orders as store
 
@@ -64,6 +65,7 @@ class Children:
 # --- Roots ------------------------------------------------------------------------------
 
 Fetch = Callable[[Context, dict[str, Any]], Awaitable[Any]]
+Kind = Literal["one", "many", "page", "typename"]
 
 
 @dataclass
@@ -72,28 +74,41 @@ class Root:
 
     key: str
     node: FieldNode
-    definition: GraphQLField | None
+    definition: GraphQLField | None  # None: __typename
     fetch: Fetch | None  # None: __typename
-    kind: str  # "one", "many" or "page"
+    kind: Kind
     builder: str = ""
     build: Build | None = None
 
     def orders(self, got: Any) -> list[OrderRecord]:
-        if self.kind == "one":
-            return [got] if got is not None else []
-        if self.kind == "many":
-            return [record for record in got if record is not None]
-        return list(got[0])
+        match self.kind:
+            case "one":
+                return [got] if got is not None else []
+            case "many":
+                return [record for record in got if record is not None]
+            case "page":
+                return list(got[0])
+            case "typename":
+                return []
+            case _:
+                assert_never(self.kind)
 
     def shape(self, got: Any, children: Children) -> Any:
         build = self.build
-        if build is None:
-            return "Query"
-        if self.kind == "one":
-            return None if got is None else build(got, children)
-        if self.kind == "many":
-            return [None if record is None else build(record, children) for record in got]
-        return build(got, children)
+        match self.kind:
+            case "typename":
+                return "Query"
+            case "one":
+                assert build is not None
+                return None if got is None else build(got, children)
+            case "many":
+                assert build is not None
+                return [None if record is None else build(record, children) for record in got]
+            case "page":
+                assert build is not None
+                return build(got, children)
+            case _:
+                assert_never(self.kind)
 
 
 class Plan:
@@ -154,7 +169,7 @@ async def _page(ctx: Context, a: dict[str, Any]) -> Any:
     return await reads.order_page(ctx, _filter(a.get("filter")), a.get("first"), a.get("after"))
 
 
-ROOTS: dict[str, tuple[Fetch, str, str]] = {
+ROOTS: dict[str, tuple[Fetch, Kind, str]] = {
     "order": (_one, "one", "Order"),
     "orderByExternalRef": (_by_ref, "one", "Order"),
     "ordersByIds": (_many, "many", "Order"),
@@ -226,20 +241,18 @@ class Compiled:
 
 
 class PlanCache:
-    """Plans by (query text, operation name), for one schema. A document is entered only once
-    the executor has parsed and validated it, so a hit is a document that passed validation
-    and the schema's limits on it."""
+    """Plans by (hash of the query text, operation name), for one schema, bounded like the
+    document cache. A document is entered only once the executor has parsed and validated it,
+    so a hit is a document that passed validation and the schema's limits on it. Only query
+    documents that compile take a place: the keys of the others are remembered apart (a hash
+    each), so neither mutations nor uncompilable queries can evict a plan."""
 
     def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._entries: OrderedDict[tuple[str, str | None], Compiled | None] = OrderedDict()
+        self._plans: BoundedCache[Compiled] = BoundedCache(max_entries=size)
+        self._uncompilable: BoundedCache[bool] = BoundedCache(max_entries=4 * size)
 
     def get(self, query: str, operation_name: str | None) -> Compiled | None:
-        key = (query, operation_name)
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
-        return found
+        return self._plans.get((document_key(query), operation_name))
 
     def enter(
         self,
@@ -248,16 +261,15 @@ class PlanCache:
         document: DocumentNode,
         query_type: GraphQLObjectType,
     ) -> Compiled | None:
-        key = (query, operation_name)
-        if key in self._entries:
-            self._entries.move_to_end(key)
-            return self._entries[key]
+        key = (document_key(query), operation_name)
+        found = self._plans.get(key)
+        if found is not None or self._uncompilable.get(key):
+            return found
         made = compile_plan(document, operation_name, query_type)
-        compiled = None if made is None else Compiled(made[0], made[1], document)
-        self._entries[key] = compiled
-        if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-        return compiled
+        if made is None:
+            self._uncompilable.put(key, True, 1)
+            return None
+        return self._plans.put(key, Compiled(made[0], made[1], document), weight_of(document))
 
 
 _caches: weakref.WeakKeyDictionary[object, PlanCache] = weakref.WeakKeyDictionary()
@@ -273,19 +285,27 @@ def plan_cache(schema: object) -> PlanCache:
 async def run_compiled(
     compiled: Compiled, schema: GraphQLSchema, context: Context, raw_variables: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """The response data, or None when the standard executor should answer."""
+    """The response data, or None when the standard executor should answer. An unavailable
+    database raises: the executor would only wait for it again."""
     variables = get_variable_values(
         schema, compiled.operation.variable_definitions or (), raw_variables
     )
     if isinstance(variables, list):  # invalid variables: the executor reports them
+        COMPILED.labels("refused").inc()
         return None
     try:
-        return await compiled.plan.run(context, variables)
-    except Exception:
+        data = await compiled.plan.run(context, variables)
+    except Exception as exc:
+        if error_policy.is_unavailable(exc):
+            COMPILED.labels("unavailable").inc()
+            raise
         # The executor runs the same reads inside resolvers, where a failure is masked and
-        # logged under the request id as usual.
+        # logged under the request id as usual; here it is a bug of the compiled path.
+        COMPILED.labels("failed").inc()
         logger.warning("the compiled plan failed; the executor answers", exc_info=True)
         return None
+    COMPILED.labels("refused" if data is None else "answered").inc()
+    return data
 
 
 class CompiledQueries(SchemaExtension):
@@ -294,7 +314,12 @@ class CompiledQueries(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and context.query is not None and not context.result:
+        if (
+            document is not None
+            and context.query is not None
+            and not context.result
+            and context.operation_type.value == "query"  # mutations never take a plan's place
+        ):
             schema = context.schema._schema
             assert schema.query_type is not None
             cache = plan_cache(context.schema)

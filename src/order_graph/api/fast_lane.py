@@ -3,9 +3,10 @@ without strawberry's HTTP view and extension pipeline.
 
 It applies what that pipeline would. The caller was authenticated by the app before this
 runs. The document passed parsing, validation and the depth, alias and token limits when it
-entered the plan cache. What depends on the variables (the cost, the NUL check, their
-coercion) is checked again here. Anything unusual returns None, and the regular path answers,
-errors included. The lane is off while tracing, whose spans come from the pipeline.
+entered the plan cache. What depends on the variables (the cost, the bounds on lists, their
+depth and NUL characters, their coercion) is checked again here. Anything unusual returns None,
+and the regular path answers, errors included. The lane is off while tracing, whose spans come
+from the pipeline.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry import Schema
 
+from order_graph.api import error_policy
+from order_graph.api.bounds import variables_problem
 from order_graph.api.compiled import plan_cache, run_compiled
 from order_graph.api.context import Context
-from order_graph.api.limits import has_nul, query_cost
-from order_graph.ops.metrics import LATENCY, REQUESTS, operation_label
+from order_graph.api.limits import query_cost
+from order_graph.ops.metrics import ERRORS, LATENCY, REQUESTS, operation_label
 
 
 async def answer(
@@ -47,19 +51,33 @@ async def answer(
     if name is not None and not isinstance(name, str):
         return None
     compiled = plan_cache(schema).get(query, name)
-    if compiled is None or has_nul(variables):
+    if compiled is None or variables_problem(variables) is not None:
         return None
     operation = compiled.operation.name.value if compiled.operation.name else None
-    cost = query_cost(compiled.document, operation, variables)
+    try:
+        cost = query_cost(compiled.document, operation, variables)
+    except GraphQLError:  # a list over its bound: the executor reports it
+        return None
     if cost > max_cost:
         return None
     context = await make_context()  # only now: a miss leaves building it to the executor
-    data = await run_compiled(compiled, schema._schema, context, variables)
-    if data is None:
-        return None
-    body = {"data": data, "extensions": {"cost": {"requested": cost, "limit": max_cost}}}
+    extensions = {"cost": {"requested": cost, "limit": max_cost}}
+    outcome = "ok"
+    try:
+        data = await run_compiled(compiled, schema._schema, context, variables)
+    except Exception as exc:  # the database is away: answered as the executor would
+        error_policy.record(exc, context.request_id)
+        message, codes = error_policy.masked("unavailable", context.request_id)
+        ERRORS.labels("UNAVAILABLE").inc()
+        body: dict[str, Any] = {"data": None, "errors": [{"message": message, "extensions": codes}]}
+        outcome = "error"
+    else:
+        if data is None:
+            return None
+        body = {"data": data}
     label = operation_label(operation)
-    REQUESTS.labels(label, "query", "ok").inc()
+    REQUESTS.labels(label, "query", outcome).inc()
     LATENCY.labels(label, "query").observe(time.perf_counter() - started)
-    request.state.log = {"operation": operation, "client": context.principal.name, "outcome": "ok"}
-    return Response(orjson.dumps(body), media_type="application/json")
+    log = {"operation": operation, "client": context.principal.name, "outcome": outcome}
+    request.state.log = log
+    return Response(orjson.dumps({**body, "extensions": extensions}), media_type="application/json")

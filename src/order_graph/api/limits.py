@@ -3,12 +3,14 @@
 The cost is an estimate of the objects a query can produce, in the spirit of GitHub's node
 limit: every selected field counts once per parent object, and a list argument (`first`,
 `ids`, `representations`) multiplies what is selected under it. Lists without an argument
-count with a fixed estimate of their usual length.
+count with a fixed estimate of their usual length. In queries and subscriptions every entry of a
+list argument (a filter's `storeIds`, say) counts once more, and no such list may exceed
+`bounds.MAX_LIST_ENTRIES`, but for a router's batch of `representations` (bounded by the
+body). The arithmetic saturates, so no input can overflow it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,14 +25,21 @@ from graphql import (
     IntValueNode,
     ListValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
 )
 from strawberry.extensions import SchemaExtension
 
+from order_graph.api.bounds import MAX_LIST_ENTRIES, ListTooLong, list_entries, variables_problem
+
 # Default page sizes of the contract, and the usual length of lists that take no argument.
 PAGE_DEFAULTS = {"orders": 20, "orderEvents": 100}
 LIST_ESTIMATES = {"items": 10, "discounts": 5, "statusHistory": 10, "changes": 1, "lines": 2}
+MAX_FAN_OUT = 2**31 - 1  # the largest GraphQL Int
+MAX_COST = 2**53  # saturation: any cost past this is reported as this (and refused)
+# A router sends as many entity representations as its plan needs: the body bounds them.
+UNBOUNDED_LISTS = frozenset({"representations"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Limits:
     max_tokens: int = 5_000
     max_cost: int = 50_000
     max_body_bytes: int = 1_000_000
+    max_document_bytes: int = 32_768
 
 
 def query_cost(
@@ -52,7 +62,12 @@ def query_cost(
     chosen = next(
         (op for op in operations if op.name and op.name.value == operation_name), operations[0]
     )
-    return _cost(chosen.selection_set, 1, fragments, variables)
+    # Mutations bound and report their lists in the domain's validation, with field paths.
+    lists = chosen.operation is not OperationType.MUTATION
+    try:
+        return _cost(chosen.selection_set, 1, fragments, variables, lists)
+    except ListTooLong as exc:
+        raise GraphQLError(str(exc), extensions={"code": "VALIDATION"}) from None
 
 
 def _cost(
@@ -60,19 +75,27 @@ def _cost(
     multiplier: int,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
+    lists: bool,
 ) -> int:
     total = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
             total += multiplier
+            if lists:
+                for argument in selection.arguments or ():
+                    name = argument.name.value
+                    at = f"{selection.name.value}.{name}"
+                    limit = None if name in UNBOUNDED_LISTS else MAX_LIST_ENTRIES
+                    total += multiplier * list_entries(argument.value, variables, at, limit)
             if selection.selection_set is not None:
-                fan_out = multiplier * _fan_out(selection, variables)
-                total += _cost(selection.selection_set, fan_out, fragments, variables)
+                fan_out = min(multiplier * _fan_out(selection, variables), MAX_COST)
+                total += _cost(selection.selection_set, fan_out, fragments, variables, lists)
         elif isinstance(selection, FragmentSpreadNode):
             fragment = fragments[selection.name.value]
-            total += _cost(fragment.selection_set, multiplier, fragments, variables)
+            total += _cost(fragment.selection_set, multiplier, fragments, variables, lists)
         elif isinstance(selection, InlineFragmentNode):
-            total += _cost(selection.selection_set, multiplier, fragments, variables)
+            total += _cost(selection.selection_set, multiplier, fragments, variables, lists)
+        total = min(total, MAX_COST)
     return total
 
 
@@ -81,7 +104,10 @@ def _fan_out(field: FieldNode, variables: Mapping[str, Any]) -> int:
     arguments = {argument.name.value: argument.value for argument in field.arguments or ()}
     if "first" in arguments:
         value = _value(arguments["first"], variables)
-        return value if isinstance(value, int) and value > 0 else PAGE_DEFAULTS.get(name, 1)
+        # Past the Int range the value is refused when the variables are coerced.
+        if isinstance(value, int) and 0 < value <= MAX_FAN_OUT:
+            return value
+        return PAGE_DEFAULTS.get(name, 1)
     for listed in ("ids", "representations"):  # representations: the subgraph's _entities
         if listed in arguments:
             value = _value(arguments[listed], variables)
@@ -126,44 +152,12 @@ class QueryCost(SchemaExtension):
         return {"cost": {"requested": self.cost, "limit": self.max_cost}}
 
 
-_SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
-
-
-class HideSuggestions(SchemaExtension):
-    """In production, "Did you mean …?" hints would map the schema for a prober."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        result.errors = [
-            GraphQLError(_SUGGESTION.sub("", e.message), e.nodes, e.source, e.positions, e.path)
-            if _SUGGESTION.search(e.message)
-            else e
-            for e in result.errors
-        ]
-
-
-def has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(key) or has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(has_nul(item) for item in value)
-    return False
-
-
-class RefuseNul(SchemaExtension):
-    """PostgreSQL cannot store U+0000 in text or JSON, so no input may carry it."""
+class BoundInputs(SchemaExtension):
+    """Refuses variables that nest too deeply or carry a NUL character, before anything else
+    walks them (the cost below, graphql-core's coercion, the resolvers)."""
 
     def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        query = context.query or ""
-        if "\x00" in query or "\\u0000" in query or has_nul(context.variables):
-            raise GraphQLError(
-                "Text must not contain the NUL character (U+0000).",
-                extensions={"code": "VALIDATION"},
-            )
+        problem = variables_problem(self.execution_context.variables)
+        if problem is not None:
+            raise GraphQLError(problem, extensions={"code": "VALIDATION"})
         yield

@@ -61,9 +61,25 @@ class Checker:
         if not isinstance(value, dict):
             self.fail("Must be a JSON object.", path)
             return {}
+        if json_depth(value) > limits.MAX_ATTRIBUTES_DEPTH:
+            self.fail(f"At most {limits.MAX_ATTRIBUTES_DEPTH} levels of nesting.", path)
+            return {}
         if len(json.dumps(value, separators=(",", ":"))) > limits.MAX_ATTRIBUTES_BYTES:
             self.fail(f"At most {limits.MAX_ATTRIBUTES_BYTES} bytes of JSON.", path)
         return value
+
+
+def json_depth(value: object) -> int:
+    """How deeply objects and arrays nest in a JSON value (a flat object is 1); iterative."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def validate_create(command: CreateOrder, sub_status_known: bool) -> OrderDraft:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -13,6 +14,29 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("order_graph.access")
 QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
+# A log line stays under 16 KB: a message, a traceback or a field past its share is cut, saying
+# by how much (a JSON line is cut by its parts, so it stays JSON).
+MAX_MESSAGE = 4_096
+MAX_EXCEPTION = 8_192
+MAX_FIELD = 256
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=@-]{1,128}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def capped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters]"
+
+
+def _escaped(text: str) -> str:
+    """No control characters in a readable line: a newline in a caller's path would start what
+    looks like a log line of its own."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+def _field(value: object) -> object:
+    return capped(value, MAX_FIELD) if isinstance(value, str) else value
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,11 +45,11 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
-            **getattr(record, "fields", {}),
+            "message": capped(record.getMessage(), MAX_MESSAGE),
+            **{key: _field(value) for key, value in getattr(record, "fields", {}).items()},
         }
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = capped(self.formatException(record.exc_info), MAX_EXCEPTION)
         return json.dumps(line, default=str)
 
 
@@ -33,9 +57,19 @@ class ReadableFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _escaped(capped(super().formatMessage(record), MAX_MESSAGE))
+
+    def formatException(self, ei: Any) -> str:
+        return capped(super().formatException(ei), MAX_EXCEPTION)
+
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", {})
-        extra = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
+        extra = " ".join(
+            f"{key}={_escaped(str(_field(value)))}"
+            for key, value in fields.items()
+            if value is not None
+        )
         return f"{super().format(record)} {extra}".rstrip()
 
 
@@ -57,8 +91,10 @@ def logging_config(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
 
 
 def request_id_from(scope: Scope) -> str:
+    """The caller's `X-Request-Id` when it is a plain token (letters, digits, `._:/+=@-`, at
+    most 128), else one of our own: it is echoed in headers, errors and log lines."""
     for name, value in scope["headers"]:
-        if name == b"x-request-id" and 0 < len(value) <= 128 and value.isascii():
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
             return str(value.decode())
     return uuid.uuid4().hex
 

@@ -3,6 +3,7 @@ to PROMETHEUS_MULTIPROC_DIR and `/metrics` adds them up (prometheus-client multi
 
 from __future__ import annotations
 
+import hmac
 import os
 
 from prometheus_client import (
@@ -29,6 +30,13 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 ERRORS = Counter("order_graph_errors_total", "Errors returned to callers, by code.", ["code"])
+COMPILED = Counter(
+    "order_graph_compiled_queries_total",
+    "Queries run through a compiled plan, by outcome: answered; refused (a read or the "
+    "variables raised a caller's error, which the executor reports); unavailable (the "
+    "database); failed (a bug of the compiled path: the executor answered instead).",
+    ["outcome"],
+)
 TRANSITIONS = Counter(
     "order_graph_status_transitions_total",
     "Main-status transitions committed.",
@@ -76,5 +84,11 @@ def exposition() -> bytes:
     return generate_latest()
 
 
-async def metrics_endpoint(request: Request) -> Response:
+async def metrics_endpoint(request: Request, token: str | None) -> Response:
+    """With a token configured, only a scraper that sends it (`Authorization: Bearer <token>`)
+    sees the metrics, which name the operations of every client."""
+    if token is not None:
+        scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.encode(), token.encode()):
+            return Response("Send the metrics token.\n", 401, media_type="text/plain")
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

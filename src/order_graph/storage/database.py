@@ -5,32 +5,61 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long PostgreSQL may take, in seconds, before the caller gets a retryable error: to
+    open a connection, to free one from the pool, and to answer a statement. The defaults suit
+    the command line's jobs; the server passes its settings (much shorter)."""
+
+    connect: float = 5.0
+    checkout: float = 5.0
+    statement: float = 30.0
+
+
 class Database:
-    def __init__(self, url: str, pool_size: int = 20) -> None:
+    def __init__(self, url: str, pool_size: int = 20, timeouts: Timeouts | None = None) -> None:
+        timeouts = timeouts or Timeouts()
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {}
+        # Failure lines name the statement, never its values (customer ids, key hashes).
+        options: dict[str, Any] = {"hide_parameters": True}
         if not self.is_sqlite:
-            # Fail fast while PostgreSQL is away rather than hang: callers get a retryable error.
-            options = {
+            options |= {
                 # A fixed pool: overflow connections would be opened and closed under load,
                 # each paying a connection handshake.
                 "pool_size": pool_size,
                 "max_overflow": 0,
                 # No ping per checkout (a round trip on every request): a dead connection is
                 # found on use, which invalidates the pool; that request answers UNAVAILABLE.
-                "pool_timeout": 5,
-                # The statement timeout is PostgreSQL's own: a client-side one would arm a timer
-                # around every query.
-                "connect_args": {"timeout": 5, "server_settings": {"statement_timeout": "30000"}},
+                "pool_timeout": timeouts.checkout,
+                "connect_args": _connect_args(timeouts),
             }
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        # Readiness probes keep a connection of their own (more only while probes overlap), so
+        # a busy pool does not read as an outage, and a full server does not either.
+        self.probe: AsyncEngine = (
+            self.engine
+            if self.is_sqlite
+            else create_async_engine(
+                url,
+                pool_size=1,
+                max_overflow=2,
+                pool_timeout=timeouts.checkout,
+                hide_parameters=True,
+                connect_args=_connect_args(timeouts),
+            )
+        )
+        if not self.is_sqlite:
+            for engine in (self.engine, self.probe):
+                event.listen(engine.sync_engine, "handle_error", _stalled_is_disconnected)
         # Reads run in autocommit: no BEGIN before and no ROLLBACK after each one, which would
         # otherwise triple the round trips of a read. Each statement sees a committed snapshot.
         self.reader: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -61,6 +90,32 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.probe is not self.engine:
+            await self.probe.dispose()
+
+
+def _connect_args(timeouts: Timeouts) -> dict[str, Any]:
+    return {
+        "timeout": timeouts.connect,
+        # PostgreSQL cancels a statement past its timeout (`57014`, retryable). When no answer
+        # comes at all (packets dropped, a stalled proxy), the driver's own timer, a second
+        # later, gives up on the connection: a timer per statement, about 1% of a simple read.
+        "server_settings": {"statement_timeout": str(int(timeouts.statement * 1000))},
+        "command_timeout": timeouts.statement + 1,
+    }
+
+
+def _stalled_is_disconnected(context: ExceptionContext) -> None:
+    """A statement that got no answer in time leaves its connection in an unknown state:
+    treating it as a disconnect drops it, and every connection opened before it, so that the
+    pool starts afresh as soon as the database answers again. It is cut at once: a polite
+    close would wait for the database that just did not answer."""
+    if isinstance(context.original_exception, TimeoutError):
+        context.is_disconnect = True
+        if context.connection is not None:
+            driver = context.connection.connection.driver_connection
+            if driver is not None:
+                driver.terminate()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -49,7 +49,7 @@ async def upgrade(db: Database) -> None:
 
 
 async def current_revision(db: Database) -> str | None:
-    async with db.engine.connect() as conn:
+    async with db.probe.connect() as conn:  # a connection of its own: a busy pool is no outage
         return await conn.run_sync(_current)
 
 

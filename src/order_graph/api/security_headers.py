@@ -1,0 +1,40 @@
+"""Headers every response carries: no MIME sniffing, no caching of API answers (unless a route
+sets its own `Cache-Control`), and on HTML pages (GraphiQL) no framing by other sites."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ALWAYS = ((b"x-content-type-options", b"nosniff"),)
+NO_STORE = (b"cache-control", b"no-store")
+# Only what any page of ours can live with: the GraphiQL page may load its own scripts and
+# styles however it is built, but no other site may frame it, and it may embed no plugins.
+HTML = (
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'; object-src 'none'; base-uri 'none'"),
+)
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers.extend(header for header in ALWAYS if header[0] not in names)
+                if b"cache-control" not in names:
+                    headers.append(NO_STORE)
+                content_type = dict(headers).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    headers.extend(header for header in HTML if header[0] not in names)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
