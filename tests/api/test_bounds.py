@@ -28,7 +28,7 @@ def codes(body: dict[str, Any]) -> list[str]:
 
 async def test_a_page_size_past_64_bits_is_a_typed_error(gql: GraphQLClient) -> None:
     body = await gql.raw(PAGE, {"n": 2**63})
-    assert body["data"] is None
+    assert "data" not in body  # a request error: execution never started
     assert "non 32-bit signed integer" in body["errors"][0]["message"]
     body = await gql.raw(PAGE, {"n": 2**31 - 1})
     assert codes(body) == ["QUERY_TOO_COSTLY"]

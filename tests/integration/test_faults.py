@@ -15,9 +15,8 @@ from typing import TypeVar
 import asyncpg
 import httpx
 import pytest
+from gql.transport.exceptions import TransportError, TransportQueryError
 from sqlalchemy.engine import make_url
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from order_graph.domain.access import Principal, Scope
 from order_graph.events.listener import asyncpg_dsn
@@ -26,9 +25,9 @@ from order_graph.storage import clients
 from order_graph.storage.database import Database
 from tests.api.test_unexpected_errors import LEAKS
 from tests.conftest import fresh_database
+from tests.support.clients import LEGACY_WS, TRANSPORT_WS, close_frame, subscribe, ws_session
 from tests.support.servers import Server, server_in_background
 from tests.support.tcp_proxy import Proxy, proxy_to
-from tests.support.ws import LEGACY_WS, TRANSPORT_WS
 
 READ = "{ orders(first: 1) { edges { cursor } } }"
 EVENTS = "subscription { orderEvents { cursor } }"
@@ -151,13 +150,13 @@ async def test_a_silent_database_gets_fast_retryable_answers_and_a_fast_recovery
 
 
 async def closed_after_hello(faults: Faults, key: str, protocol: str) -> tuple[int, str]:
-    async with connect(faults.server.ws_url, subprotocols=[protocol]) as socket:  # type: ignore[list-item]
-        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}}
-        await socket.send(json.dumps(init))
-        with pytest.raises(ConnectionClosed) as closed:
-            await asyncio.wait_for(socket.recv(), 10)
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code, closed.value.rcvd.reason
+    """gql's connection attempt, refused: the close code and reason the server sent."""
+    with pytest.raises(TransportError) as refused:
+        async with ws_session(faults.server.ws_url, key, protocol):
+            pass
+    frame = close_frame(refused.value)
+    assert frame is not None, refused.value
+    return frame.code, frame.reason
 
 
 async def test_a_refused_database_gets_unavailable_on_every_path_with_auth_on(
@@ -207,20 +206,16 @@ async def test_subscribers_get_masked_errors_when_connections_are_killed(
     async with httpx.AsyncClient(timeout=30) as http:  # every pooled connection in use once
         await asyncio.gather(*(post(http, fault, READ, fault.cached_key) for _ in range(3)))
     await kill_connections(fault.postgres_url)
-    init = {"type": "connection_init", "payload": {"authorization": f"Bearer {fault.cached_key}"}}
-    async with connect(fault.server.ws_url, subprotocols=[protocol]) as socket:  # type: ignore[list-item]
-        await socket.send(json.dumps(init))
-        assert json.loads(await socket.recv())["type"] == "connection_ack"
-        start = "subscribe" if protocol == TRANSPORT_WS else "start"
-        await socket.send(json.dumps({"id": "1", "type": start, "payload": {"query": EVENTS}}))
-        message = json.loads(await asyncio.wait_for(socket.recv(), 10))
-    assert message["type"] in ("error", "next", "data"), message
-    payload = message["payload"]
-    (error,) = payload if isinstance(payload, list) else payload["errors"]
+    with pytest.raises(TransportQueryError) as failed:
+        async with subscribe(
+            fault.server.ws_url, EVENTS, protocol=protocol, key=fault.cached_key
+        ) as events:
+            await events.next()
+    (error,) = failed.value.errors or []
     assert error["extensions"]["code"] == "UNAVAILABLE"
     assert error["extensions"]["requestId"]
     for leak in LEAKS:
-        assert leak not in json.dumps(message)
+        assert leak not in json.dumps(error)
 
 
 async def test_failure_lines_carry_no_sql_parameters(fault: Faults) -> None:

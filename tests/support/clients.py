@@ -13,6 +13,7 @@ from gql.client import AsyncClientSession
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
 
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # graphql-transport-ws
 LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # graphql-ws
@@ -96,11 +97,16 @@ async def subscribe(
         yield events
 
 
-def close_code(error: BaseException) -> int | None:
-    """The close code the server sent, as gql reports it: on the cause of its error."""
+def close_frame(error: BaseException) -> Close | None:
+    """The close frame the server sent, as gql reports it: on the cause of its error."""
     cause: BaseException | None = error
     while cause is not None:
         if isinstance(cause, ConnectionClosed) and cause.rcvd is not None:
-            return cause.rcvd.code
+            return cause.rcvd
         cause = cause.__cause__
     return None
+
+
+def close_code(error: BaseException) -> int | None:
+    frame = close_frame(error)
+    return None if frame is None else frame.code

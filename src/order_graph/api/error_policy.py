@@ -21,7 +21,9 @@ from typing import Any, Literal
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 logger = logging.getLogger("order_graph.errors")
 
@@ -35,6 +37,11 @@ INTERNAL_MESSAGE = "Unexpected error."
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P0")
 _UNAVAILABLE_SQLSTATES = frozenset({"57014"})
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+
+
+# What strawberry raises for a request that cannot run as sent (no query, an unknown operation
+# name, a query on the legacy protocol, which carries subscriptions only): the caller's.
+_CALLERS_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 
 class Refusal(Exception):
@@ -60,7 +67,7 @@ def cause_of(error: GraphQLError) -> BaseException | None:
 
 def judge(error: BaseException) -> Verdict:
     """An exception as such: a refusal is the caller's; anything else is not."""
-    if isinstance(error, Refusal):
+    if isinstance(error, (Refusal, *_CALLERS_ERRORS)):
         return "caller"
     return "unavailable" if is_unavailable(error) else "internal"
 
