@@ -1,4 +1,5 @@
-"""The log never lets a reader skip an event that commits late (PostgreSQL, real concurrency)."""
+"""The log never lets a reader skip an event that commits late (PostgreSQL, real concurrency):
+writers insert their events unnumbered, the sequencer numbers them after commit."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from order_graph.domain.access import Principal
 from order_graph.domain.model import EventType, OrderRecord
 from order_graph.events import log
 from order_graph.events.hub import EventHub
+from order_graph.events.sequencer import Sequencer
 from order_graph.service import OrderService, utc_now
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
@@ -28,8 +30,9 @@ async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
     await db.dispose()
 
 
-async def slow_writer(db: Database, order: OrderRecord, seed: int) -> None:
-    """Changes the order CHANGES times, holding each transaction open after its position."""
+async def slow_writer(db: Database, sequencer: Sequencer, order: OrderRecord, seed: int) -> None:
+    """Changes the order CHANGES times, holding some transactions open after the event's
+    insert; after each commit it asks for positions, as the service does."""
     rng = random.Random(seed)
     for n in range(CHANGES):
         async with db.write() as conn:
@@ -39,6 +42,7 @@ async def slow_writer(db: Database, order: OrderRecord, seed: int) -> None:
             await log.append(conn, EventType.UPDATED, current, updated, "writer")
             if rng.random() < 0.3:
                 await asyncio.sleep(rng.random() * 0.004)  # a slow commit, not synchronisation
+        await sequencer.settle()
 
 
 async def poll_reader(db: Database, start: int, expected: int, seen: list[int]) -> None:
@@ -83,7 +87,11 @@ async def test_concurrent_writers_with_late_commits_never_make_a_reader_skip(
         followed, *_ = await asyncio.gather(
             asyncio.wait_for(hub_reader(hub, start, store_id, total), 120),
             asyncio.wait_for(poll_reader(pg_db, start, total, polled), 120),
-            *(slow_writer(pg_db, order, seed) for seed, order in enumerate(orders)),
+            *(
+                # Each writer with a sequencer of its own, as if in a process of its own.
+                slow_writer(pg_db, Sequencer(pg_db), order, seed)
+                for seed, order in enumerate(orders)
+            ),
         )
     finally:
         await hub.stop()

@@ -166,6 +166,7 @@ async def insert_order(
     item_rows = [
         {
             "order_id": order_id,
+            "store_id": draft.store_id,
             "position": position,
             "sku_id": item.sku_id,
             "name": item.name,
@@ -178,18 +179,24 @@ async def insert_order(
     ]
     returning = insert(order_items).returning(order_items.c.id, sort_by_parameter_order=True)
     item_ids = list((await conn.execute(returning, item_rows)).scalars())
-    await insert_discounts(conn, order_id, draft.discounts, item_ids)
+    await insert_discounts(conn, order_id, draft.discounts, item_ids, store_id=draft.store_id)
     return OrderRecord(id=order_id, **values)
 
 
 async def insert_discounts(
-    conn: AsyncConnection, order_id: int, discounts: Sequence[DiscountDraft], item_ids: list[int]
+    conn: AsyncConnection,
+    order_id: int,
+    discounts: Sequence[DiscountDraft],
+    item_ids: list[int],
+    *,
+    store_id: str,
 ) -> None:
     if not discounts:
         return
     rows = [
         {
             "order_id": order_id,
+            "store_id": store_id,
             "position": position,
             "kind": d.kind,
             "code": d.code,
@@ -204,10 +211,15 @@ async def insert_discounts(
 
 
 async def replace_discounts(
-    conn: AsyncConnection, order_id: int, discounts: Sequence[DiscountDraft], item_ids: list[int]
+    conn: AsyncConnection,
+    order_id: int,
+    discounts: Sequence[DiscountDraft],
+    item_ids: list[int],
+    *,
+    store_id: str,
 ) -> None:
     await conn.execute(order_discounts.delete().where(order_discounts.c.order_id == order_id))
-    await insert_discounts(conn, order_id, discounts, item_ids)
+    await insert_discounts(conn, order_id, discounts, item_ids, store_id=store_id)
 
 
 async def update_order(
@@ -226,9 +238,12 @@ async def update_order(
     return replace(order, **values, version=order.version + 1, updated_at=now)
 
 
-async def insert_status_change(conn: AsyncConnection, change: StatusChangeRecord) -> None:
+async def insert_status_change(
+    conn: AsyncConnection, change: StatusChangeRecord, *, store_id: str
+) -> None:
     values = {
         "order_id": change.order_id,
+        "store_id": store_id,
         "from_main_status": change.from_main_status,
         "to_main_status": change.to_main_status,
         "from_sub_status": change.from_sub_status,

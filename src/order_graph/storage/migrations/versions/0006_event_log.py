@@ -1,0 +1,165 @@
+"""The event log without a shared row per write, and `store_id` on every table of an order.
+
+Events get an `id` of their own (the primary key; existing events keep id = position) and a
+nullable `position`, assigned after commit by the sequencer (events/sequencer.py) from the
+same `event_counter` row, which already holds the newest position: existing events keep
+theirs and new ones continue after them, so every cursor issued before stays valid.
+
+Order items, discounts, status history, item changes and idempotency keys get the order's
+`store_id`, backfilled from `orders`, so that every table of an order can be distributed by
+store (docs/scaling.md). The backfill rewrites those tables once: on a large database, run it
+in a quiet hour. On SQLite the new column keeps an empty default: dropping a default there
+means rebuilding the table, which its foreign keys forbid inside a migration; every write
+fills the column anyway.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from order_graph.storage.tables import Id, UtcDateTime
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+OWNED = ("order_items", "order_discounts", "status_changes", "order_changes", "idempotency_keys")
+EVENT_INDEXES = (
+    ("ix_order_events_order_id", ["order_id"]),
+    ("ix_order_events_occurred_at", ["occurred_at"]),
+    ("ix_order_events_store_id_position", ["store_id", "position"]),
+)
+# What the sequencer does, for the downgrade: number whatever still waits, in id order.
+POSITION_WAITING = """
+WITH pending AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS n FROM order_events WHERE position IS NULL
+), bumped AS (
+    UPDATE event_counter SET position = position + (SELECT count(*) FROM pending)
+    WHERE id = 1 RETURNING position AS last
+)
+UPDATE order_events AS e SET position = bumped.last - (SELECT count(*) FROM pending) + pending.n
+FROM pending, bumped WHERE e.id = pending.id
+"""
+
+
+def _is_sqlite() -> bool:
+    return op.get_bind().dialect.name == "sqlite"
+
+
+def upgrade() -> None:
+    for table in OWNED:
+        op.add_column(
+            table, sa.Column("store_id", sa.String(128), nullable=False, server_default="")
+        )
+        op.execute(
+            f"UPDATE {table} SET store_id = "
+            f"(SELECT orders.store_id FROM orders WHERE orders.id = {table}.order_id)"
+        )
+        if not _is_sqlite():
+            op.alter_column(table, "store_id", server_default=None)
+    # The counter already holds the newest position; made sure of, since new events number on
+    # from it and an old cursor must never see a position twice.
+    op.execute(
+        "UPDATE event_counter SET position = "
+        "(SELECT max(p) FROM (SELECT position AS p FROM event_counter WHERE id = 1 "
+        "UNION ALL SELECT max(position) FROM order_events) AS known) WHERE id = 1"
+    )
+    if _is_sqlite():
+        _rebuild_events_sqlite(upgrading=True)
+        return
+    op.add_column("order_events", sa.Column("id", sa.BigInteger))
+    op.execute("UPDATE order_events SET id = position")
+    op.execute("CREATE SEQUENCE order_events_id_seq OWNED BY order_events.id")
+    op.execute(
+        "SELECT setval('order_events_id_seq', "
+        "(SELECT coalesce(max(id), 0) + 1 FROM order_events), false)"
+    )
+    op.execute(
+        "ALTER TABLE order_events ALTER COLUMN id SET DEFAULT nextval('order_events_id_seq'), "
+        "ALTER COLUMN id SET NOT NULL"
+    )
+    op.drop_constraint("pk_order_events", "order_events", type_="primary")
+    op.create_primary_key("pk_order_events", "order_events", ["id"])
+    op.alter_column("order_events", "position", nullable=True)
+    op.create_unique_constraint("uq_order_events_position", "order_events", ["position"])
+    op.create_index(
+        "ix_order_events_unpositioned",
+        "order_events",
+        ["id"],
+        postgresql_where=sa.text("position IS NULL"),
+    )
+
+
+def downgrade() -> None:
+    if _is_sqlite():
+        _rebuild_events_sqlite(upgrading=False)  # SQLite never leaves an event unpositioned
+    else:
+        op.execute("LOCK TABLE order_events IN EXCLUSIVE MODE")  # no write slips in after
+        op.execute(POSITION_WAITING)
+        op.drop_index("ix_order_events_unpositioned", "order_events")
+        op.drop_constraint("uq_order_events_position", "order_events", type_="unique")
+        op.drop_constraint("pk_order_events", "order_events", type_="primary")
+        op.alter_column("order_events", "position", nullable=False)
+        op.create_primary_key("pk_order_events", "order_events", ["position"])
+        op.drop_column("order_events", "id")  # drops its sequence too (OWNED BY)
+    for table in OWNED:
+        op.drop_column(table, "store_id")
+
+
+def _rebuild_events_sqlite(upgrading: bool) -> None:
+    """SQLite cannot change a primary key in place: the table is copied into its new shape."""
+    op.rename_table("order_events", "order_events_old")
+    for name, _columns in EVENT_INDEXES:
+        op.drop_index(name, "order_events_old")
+    if not upgrading:
+        op.drop_index("ix_order_events_unpositioned", "order_events_old")
+    key = (
+        [
+            sa.Column("id", Id, primary_key=True, autoincrement=True),
+            sa.Column("position", sa.BigInteger),
+        ]
+        if upgrading
+        else [sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False)]
+    )
+    op.create_table(
+        "order_events",
+        *key,
+        sa.Column("type", sa.String(32), nullable=False),
+        sa.Column("order_id", Id, nullable=False),
+        sa.Column("store_id", sa.String(128), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("main_status", sa.String(16), nullable=False),
+        sa.Column("sub_status", sa.String(64)),
+        sa.Column("previous_main_status", sa.String(16)),
+        sa.Column("previous_sub_status", sa.String(64)),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("occurred_at", UtcDateTime, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name="fk_order_events_order_id_orders"
+        ),
+        *([sa.UniqueConstraint("position", name="uq_order_events_position")] if upgrading else []),
+    )
+    columns = (
+        "position, type, order_id, store_id, version, main_status, sub_status, "
+        "previous_main_status, previous_sub_status, actor, occurred_at"
+    )
+    copied_id = "position AS id, " if upgrading else ""
+    into = f"id, {columns}" if upgrading else columns
+    op.execute(
+        f"INSERT INTO order_events ({into}) SELECT {copied_id}{columns} FROM order_events_old"
+    )
+    op.drop_table("order_events_old")
+    for name, indexed in EVENT_INDEXES:
+        op.create_index(name, "order_events", indexed)
+    if upgrading:
+        op.create_index(
+            "ix_order_events_unpositioned",
+            "order_events",
+            ["id"],
+            sqlite_where=sa.text("position IS NULL"),
+        )
