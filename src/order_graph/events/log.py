@@ -30,7 +30,7 @@ from order_graph.storage import codes
 from order_graph.storage.tables import event_counter, order_events
 
 COUNTER_ID = 1
-CHANNEL = "order_events"
+CHANNEL = "order_events"  # the sequencer's function (migration 0006) NOTIFYs on it
 _COLUMNS = [order_events.c[name] for name in EventRecord.__dataclass_fields__]
 _NEXT_POSITION = (
     update(event_counter)

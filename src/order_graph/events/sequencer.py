@@ -1,11 +1,13 @@
 """The sequencer: gives committed events their log positions, one pass at a time, fleet-wide.
 
 Writers insert their event with no position (events/log.py), so the writers of different
-orders share no row and no lock. A pass, in a transaction of its own, takes one PostgreSQL
-advisory lock (transaction-level, so any number of processes may run passes: they take turns)
-and then, in one statement, numbers every committed event still without a position in `id`
-order from the `event_counter` row, and NOTIFYs the listeners of every process (so the hubs
-need no change: they wake on positioned events, as before).
+orders share no row and no lock. A pass is one call of `order_graph_number_events` (a
+PL/pgSQL function of migration 0006, so that a pass is one round trip, in a transaction of its
+own): it takes one PostgreSQL advisory lock (transaction-level, so any number of processes may
+run passes: they take turns), then, in one statement with a snapshot taken after the lock,
+numbers every committed event still without a position in `id` order from the
+`event_counter` row, and NOTIFYs the listeners of every process (so the hubs need no change:
+they wake on positioned events, as before).
 
 Why no reader can skip an event: an event has no position until it has committed, and a pass
 reads the waiting events only after it holds the lock, that is after the previous pass
@@ -35,13 +37,11 @@ On SQLite the writer numbers its own event in its transaction, and there is noth
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from order_graph.events.log import CHANNEL, COUNTER_ID
 from order_graph.ops.metrics import EVENTS_POSITIONED, SEQUENCER_LAG, SEQUENCER_PENDING
 from order_graph.storage.database import Database
 
@@ -49,30 +49,9 @@ logger = logging.getLogger(__name__)
 
 BATCH = 5_000
 POLL_SECONDS = 1.0
-LOCK_KEY = int.from_bytes(hashlib.sha256(b"order-graph:event-sequencer").digest()[:8], signed=True)
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-# One statement: the waiting events in id order, the counter moved past them, each numbered
-# from where it stood, and one NOTIFY carrying the newest position (only when there was any).
-_NUMBER = text(
-    f"""
-WITH pending AS (
-    SELECT id, occurred_at, row_number() OVER (ORDER BY id) AS n
-    FROM order_events WHERE position IS NULL ORDER BY id LIMIT :batch
-), counted AS (
-    SELECT count(*) AS total FROM pending
-), bumped AS (
-    UPDATE event_counter SET position = position + counted.total
-    FROM counted WHERE event_counter.id = {COUNTER_ID} AND counted.total > 0
-    RETURNING event_counter.position AS last, counted.total AS total
-), numbered AS (
-    UPDATE order_events AS e SET position = bumped.last - bumped.total + pending.n
-    FROM pending, bumped WHERE e.id = pending.id
-    RETURNING e.position
-)
-SELECT count(*) AS numbered, pg_notify('{CHANNEL}', max(position)::text)
-FROM numbered HAVING count(*) > 0
-"""
-)
+# The pass itself is a function (migration 0006): one round trip in autocommit, holding the
+# advisory lock only for the statement that numbers.
+_NUMBER = text("SELECT order_graph_number_events(:batch)")
 _BACKLOG = text("SELECT count(*), min(occurred_at) FROM order_events WHERE position IS NULL")
 
 
@@ -112,10 +91,8 @@ class Sequencer:
             pass
 
     async def _pass(self) -> int:
-        async with self.db.write() as conn:
-            await conn.execute(_LOCK, {"key": LOCK_KEY})
-            row = (await conn.execute(_NUMBER, {"batch": self.batch})).first()
-        numbered = 0 if row is None else int(row.numbered)
+        async with self.db.read() as conn:  # autocommit: the function's call is its transaction
+            numbered = int((await conn.execute(_NUMBER, {"batch": self.batch})).scalar_one())
         if numbered:
             EVENTS_POSITIONED.inc(numbered)
         return numbered

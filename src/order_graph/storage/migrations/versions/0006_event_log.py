@@ -34,16 +34,39 @@ EVENT_INDEXES = (
     ("ix_order_events_occurred_at", ["occurred_at"]),
     ("ix_order_events_store_id_position", ["store_id", "position"]),
 )
-# What the sequencer does, for the downgrade: number whatever still waits, in id order.
-POSITION_WAITING = """
-WITH pending AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS n FROM order_events WHERE position IS NULL
-), bumped AS (
-    UPDATE event_counter SET position = position + (SELECT count(*) FROM pending)
-    WHERE id = 1 RETURNING position AS last
-)
-UPDATE order_events AS e SET position = bumped.last - (SELECT count(*) FROM pending) + pending.n
-FROM pending, bumped WHERE e.id = pending.id
+# A sequencer pass (events/sequencer.py), as one function so that a pass is one round trip in
+# autocommit: the advisory lock first, then (a volatile function's statements each take a new
+# snapshot) every committed event still without a position, in id order, numbered on from the
+# counter, and one NOTIFY carrying the newest position. Returns how many it numbered.
+NUMBER_EVENTS = """
+CREATE FUNCTION order_graph_number_events(batch integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    numbered integer;
+    newest bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7310021600160006);
+    WITH pending AS (
+        SELECT id, row_number() OVER (ORDER BY id) AS n
+        FROM order_events WHERE position IS NULL ORDER BY id LIMIT batch
+    ), counted AS (
+        SELECT count(*) AS total FROM pending
+    ), bumped AS (
+        UPDATE event_counter SET position = event_counter.position + counted.total
+        FROM counted WHERE event_counter.id = 1 AND counted.total > 0
+        RETURNING event_counter.position AS last, counted.total AS total
+    ), placed AS (
+        UPDATE order_events AS e SET position = bumped.last - bumped.total + pending.n
+        FROM pending, bumped WHERE e.id = pending.id
+        RETURNING e.position
+    )
+    SELECT count(*), max(placed.position) INTO numbered, newest FROM placed;
+    IF numbered > 0 THEN
+        PERFORM pg_notify('order_events', newest::text);
+    END IF;
+    RETURN numbered;
+END
+$$
 """
 
 
@@ -93,6 +116,7 @@ def upgrade() -> None:
         ["id"],
         postgresql_where=sa.text("position IS NULL"),
     )
+    op.execute(NUMBER_EVENTS)
 
 
 def downgrade() -> None:
@@ -100,7 +124,8 @@ def downgrade() -> None:
         _rebuild_events_sqlite(upgrading=False)  # SQLite never leaves an event unpositioned
     else:
         op.execute("LOCK TABLE order_events IN EXCLUSIVE MODE")  # no write slips in after
-        op.execute(POSITION_WAITING)
+        op.execute("SELECT order_graph_number_events(2147483647)")  # whatever still waits
+        op.execute("DROP FUNCTION order_graph_number_events(integer)")
         op.drop_index("ix_order_events_unpositioned", "order_events")
         op.drop_constraint("uq_order_events_position", "order_events", type_="unique")
         op.drop_constraint("pk_order_events", "order_events", type_="primary")
