@@ -75,6 +75,19 @@ class NoPass(Sequencer):
         return None
 
 
+class Counting(Sequencer):
+    """The shipped sequencer, counting its passes and what they numbered."""
+
+    passes = 0
+    numbered = 0
+
+    async def _pass(self) -> int:
+        numbered = await super()._pass()
+        self.passes += 1
+        self.numbered += numbered
+        return numbered
+
+
 class WithoutLog(OrderService):
     async def _record(
         self,
@@ -170,50 +183,92 @@ async def writer(service: OrderService, orders: Orders, until: float, done: list
             done[0] += 1
 
 
-async def one_round(services: dict[str, OrderService], variant: str, writers: int,
-                    orders: Orders, seconds: float) -> tuple[float, float]:  # fmt: skip
+class Backends:
+    """CPU seconds of the PostgreSQL backends serving the bench database (from /proc)."""
+
+    def __init__(self, admin: asyncpg.Connection, database: str) -> None:
+        self.admin = admin
+        self.database = database
+
+    async def cpu(self) -> dict[int, float]:
+        pids = await self.admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.database
+        )
+        return {pid: used for (pid,) in pids if (used := _cpu_seconds(pid)) is not None}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None  # gone
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def one_round(service: OrderService, writers: int, orders: Orders, seconds: float,
+                    backends: Backends) -> tuple[float, float, float]:  # fmt: skip
+    """Transitions/s, and this process's and PostgreSQL's CPU µs per transition."""
     needed = int(2_500 * seconds) + 4 * writers  # more than a round can use
     if len(orders.free) < needed:
         await orders.add(2 * needed)
     done = [0]
-    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    pg_before, cpu_before = await backends.cpu(), process_cpu()
     began = time.monotonic()
     until = began + seconds
-    service = services[variant]
     await asyncio.gather(*(writer(service, orders, until, done) for _ in range(writers)))
     elapsed = time.monotonic() - began
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
-    return done[0] / elapsed, used / max(done[0], 1) * 1e6
+    python = process_cpu() - cpu_before
+    pg_after = await backends.cpu()
+    postgres = sum(used - pg_before.get(pid, 0.0) for pid, used in pg_after.items())
+    count = max(done[0], 1)
+    return done[0] / elapsed, python / count * 1e6, postgres / count * 1e6
 
 
-async def throughput(url: str, writers: int, args: argparse.Namespace, cap: int) -> dict[str, Any]:
+async def throughput(url: str, writers: int, args: argparse.Namespace, cap: int,
+                     backends: Backends) -> dict[str, Any]:  # fmt: skip
     pool = min(writers + 1, cap)
     db = Database(url, pool_size=pool)
     try:
+        counting = Counting(db)
         services: dict[str, OrderService] = {
-            "with_log": OrderService(db),
+            "with_log": OrderService(db, sequencer=counting),
             "without_log": WithoutLog(db, sequencer=NoPass(db)),
             "old_design": OldDesign(db, sequencer=NoPass(db)),
         }
         orders = Orders(db)
         for variant in VARIANTS:  # warm-up: connections opened, statements prepared
-            await one_round(services, variant, writers, orders, 0.5)
-        runs: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+            await one_round(services[variant], writers, orders, 0.5, backends)
+        counting.passes = counting.numbered = 0
+        runs: dict[str, list[tuple[float, float, float]]] = {v: [] for v in VARIANTS}
         for n in range(args.rounds):
             order = VARIANTS if n % 2 == 0 else tuple(reversed(VARIANTS))
             for variant in order:
-                runs[variant].append(await one_round(services, variant, writers, orders,
-                                                     args.seconds))  # fmt: skip
+                run = await one_round(services[variant], writers, orders, args.seconds, backends)
+                runs[variant].append(run)
     finally:
         await db.dispose()
-    row: dict[str, Any] = {"pool": pool}
+    row: dict[str, Any] = {
+        "pool": pool,
+        "events_per_pass": round(counting.numbered / max(counting.passes, 1), 2),
+    }
     for variant in VARIANTS:
-        row[f"{variant}_tps"] = round(statistics.median(tps for tps, _ in runs[variant]), 1)
-        row[f"{variant}_cpu_us"] = round(statistics.median(cpu for _, cpu in runs[variant]), 1)
-        row[f"{variant}_runs"] = [round(tps, 1) for tps, _ in runs[variant]]
+        row[f"{variant}_tps"] = round(statistics.median(r[0] for r in runs[variant]), 1)
+        row[f"{variant}_python_cpu_us"] = round(statistics.median(r[1] for r in runs[variant]))
+        row[f"{variant}_postgres_cpu_us"] = round(statistics.median(r[2] for r in runs[variant]))
+        row[f"{variant}_runs"] = [round(r[0], 1) for r in runs[variant]]
     row["ratio"] = round(row["with_log_tps"] / row["without_log_tps"], 3)
     row["old_design_ratio"] = round(row["old_design_tps"] / row["without_log_tps"], 3)
+
+    def cpu(variant: str) -> float:
+        return float(row[f"{variant}_python_cpu_us"] + row[f"{variant}_postgres_cpu_us"])
+
+    # What the ratio would be were the machine's CPU the only limit (it is, on a small box).
+    row["cpu_ratio"] = round(cpu("without_log") / cpu("with_log"), 3)
     return row
 
 
@@ -280,18 +335,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     await migrate.upgrade(db)
     await db.dispose()
     load_before = os.getloadavg()
+    admin = await asyncpg.connect(ADMIN_DSN)
     try:
         writers = {}
+        backends = Backends(admin, args.database)
         for count in args.writers:
-            writers[str(count)] = await throughput(url, count, args, cap)
+            writers[str(count)] = await throughput(url, count, args, cap, backends)
             print(f"{count:>3} writers: {writers[str(count)]}", file=sys.stderr)
         neighbour = await slow_neighbour(url, args.samples, old=False)
         old_neighbour = await slow_neighbour(url, args.samples, old=True)
     finally:
         if not args.keep:
-            admin = await asyncpg.connect(ADMIN_DSN)
             await admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-            await admin.close()
+        await admin.close()
     return {
         "writers": writers,
         "slow_neighbour_added_ms": neighbour["added_ms"],

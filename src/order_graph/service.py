@@ -482,8 +482,9 @@ class OrderService:
     async def _write(self, attempt: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         for round_ in range(_ATTEMPTS):
             try:
-                async with self.db.write() as conn:
-                    result = await attempt(conn)
+                with self.sequencer.writing():
+                    async with self.db.write() as conn:
+                        result = await attempt(conn)
             except IntegrityError as error:
                 if not races.is_unique_race(error) or round_ == _ATTEMPTS - 1:
                     raise

@@ -135,7 +135,8 @@ async def test_a_cursor_from_before_the_upgrade_resumes_with_no_gap_and_no_dupli
     ]
     for table in ("order_items", "status_changes"):
         stores = await _scalars(old_url, f"SELECT store_id FROM {table} WHERE order_id = 1")
-        assert stores == ["old-store"]
+        assert stores
+        assert set(stores) == {"old-store"}  # backfilled, and written since
 
 
 async def test_the_downgrade_numbers_waiting_events_and_keeps_every_position(
