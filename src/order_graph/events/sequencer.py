@@ -29,8 +29,10 @@ per second than one PostgreSQL accepts in writes.
 The writing process runs the pass right after its commit (`settle`), and the write returns
 once its event has a position, so a client that reads the log after its mutation's answer
 finds the event there. Passes coalesce: the writers of one process that commit while a pass
-runs share the next one. A slow poll in every server (`run`) positions what a process that
-died between its commit and its pass left behind, and measures the backlog for the metrics.
+runs share the next one, and a pass waits a few milliseconds for the writes of its process
+still under way (`writing`), so that under load one pass numbers many events. A slow poll in
+every server (`start`) numbers what a process that died between its commit and its pass left
+behind, and samples the backlog for the metrics.
 On SQLite the writer numbers its own event in its transaction, and there is nothing to do.
 """
 
@@ -130,12 +132,12 @@ class Sequencer:
             EVENTS_POSITIONED.inc(numbered)
         return numbered
 
-    async def measure(self) -> int:
+    async def _measure(self) -> int:
         """Updates the backlog metrics; returns how many committed events wait."""
         async with self.db.read() as conn:
             waiting, oldest = (await conn.execute(_BACKLOG)).one()
         SEQUENCER_PENDING.set(waiting)
-        age = 0.0 if oldest is None else (datetime.now(UTC) - _utc(oldest)).total_seconds()
+        age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
         SEQUENCER_LAG.set(max(age, 0.0))
         return int(waiting)
 
@@ -155,7 +157,7 @@ class Sequencer:
         while True:
             await asyncio.sleep(self.poll_seconds)
             try:
-                if await self.measure():
+                if await self._measure():
                     await self.settle()
             except Exception as exc:
                 if not failing:  # once per outage, not once a second
@@ -163,7 +165,3 @@ class Sequencer:
                 failing = True
             else:
                 failing = False
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
