@@ -8,7 +8,7 @@ FEDERATION := tests/federation
 CLIENTS := tests/clients
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint schema bench bench-quick clean federation-deps clients-deps
+.PHONY: run test lint schema bench bench-quick bench-writes clean federation-deps clients-deps
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -65,6 +65,10 @@ bench: $(TEST_STAMP)
 bench-quick: $(TEST_STAMP)
 	$(PY) bench/run.py --quick
 	$(PY) bench/subscriptions.py --count 200
+
+# The event log's cost to writers (docs/scaling.md): PostgreSQL, a database of its own.
+bench-writes: $(TEST_STAMP)
+	$(PY) bench/writes.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(FEDERATION)/node_modules \

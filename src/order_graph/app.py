@@ -42,6 +42,7 @@ from order_graph.deadlines.runner import DeadlineRunner
 from order_graph.domain.status import MainStatus
 from order_graph.events.hub import EventHub
 from order_graph.events.listener import PostgresListener
+from order_graph.events.sequencer import Sequencer
 from order_graph.ops.logs import RequestLog
 from order_graph.ops.metrics import (
     EVENT_LAG,
@@ -249,7 +250,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     db = Database(settings.database_url, settings.db_pool_size, timeouts)
     hub = EventHub(db)
     auth = Authenticator(db, settings.auth == "required", settings.auth_cache_seconds)
-    service = OrderService(db, clock, observer=AppObserver(hub))
+    sequencer = Sequencer(db)
+    service = OrderService(db, clock, observer=AppObserver(hub), sequencer=sequencer)
     deadlines = DeadlineRunner.of(service, settings)
     graphql = GraphQLApp(settings, db, service, hub, auth)
     # The federation subgraph, for routers: its own path and schema, the same checks.
@@ -262,6 +264,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        sequencer.start()
         auth.start()
         if listener is not None:
             listener.start()
@@ -281,6 +284,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             if listener is not None:
                 await listener.stop()
             await auth.stop()
+            await sequencer.stop()
             await hub.stop()
             await db.dispose()
 

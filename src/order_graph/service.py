@@ -33,6 +33,7 @@ from order_graph.domain.model import (
 from order_graph.domain.status import MainStatus, is_valid_sub_status_code
 from order_graph.domain.validation import validate_create
 from order_graph.events import log
+from order_graph.events.sequencer import Sequencer
 from order_graph.preview import DryRun, Preview, RolledBack, preview_of
 from order_graph.storage import changes as item_store
 from order_graph.storage import deadlines as deadline_store
@@ -79,6 +80,7 @@ class Replay:
             result.id,
             result.updated_at,
             result=result,
+            store_id=result.store_id,
         )
 
 
@@ -107,11 +109,16 @@ class Observer:
 
 class OrderService:
     def __init__(
-        self, db: Database, clock: Clock = utc_now, observer: Observer | None = None
+        self,
+        db: Database,
+        clock: Clock = utc_now,
+        observer: Observer | None = None,
+        sequencer: Sequencer | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.observer = observer or Observer()
+        self.sequencer = sequencer or Sequencer(db)
 
     async def create_order(
         self, principal: Principal, command: CreateOrder, idempotency_key: str | None
@@ -150,12 +157,14 @@ class OrderService:
                 StatusChangeRecord(
                     order.id, None, order.main_status, None, order.sub_status, None, actor, now, 1
                 ),
+                store_id=order.store_id,
             )
             await deadline_store.enter(conn, order, None, now)
             if idempotency_key is not None:
                 await idempotency.remember(
-                    conn, actor, "createOrder", idempotency_key, request_hash, order.id, now
-                )
+                    conn, actor, "createOrder", idempotency_key, request_hash, order.id, now,
+                    store_id=order.store_id,
+                )  # fmt: skip
             await self._record(conn, EventType.CREATED, None, order, actor)
             return order, True
 
@@ -213,7 +222,8 @@ class OrderService:
         async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             items = (await store.items_by_order(conn, [order_id]))[order_id]
             drafts, change = lifecycle.replace_discounts(order, items, discounts)
-            await store.replace_discounts(conn, order_id, drafts, [item.id for item in items])
+            item_ids = [item.id for item in items]
+            await store.replace_discounts(conn, order_id, drafts, item_ids, store_id=order.store_id)
             return change
 
         return await self._change(
@@ -289,7 +299,8 @@ class OrderService:
         async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             items = (await store.items_by_order(conn, [order.id]))[order.id]
             plan = rule(order, items, command, await item_store.count(conn, order.id))
-            return item_rules.change_of(plan, await item_store.apply_items(conn, order.id, plan))
+            added = await item_store.apply_items(conn, order.id, plan, store_id=order.store_id)
+            return item_rules.change_of(plan, added)
 
         run = DryRun() if dry_run else None
         order = await self._change(
@@ -435,6 +446,7 @@ class OrderService:
                     updated.updated_at,
                     updated.version,
                 ),
+                store_id=order.store_id,
             )
         if change.record is not None:
             draft = change.record
@@ -451,6 +463,7 @@ class OrderService:
                     actor,
                     updated.updated_at,
                 ),
+                store_id=order.store_id,
             )
         if updated.main_status is not order.main_status:
             await deadline_store.enter(conn, updated, order.main_status, updated.updated_at)
@@ -469,12 +482,15 @@ class OrderService:
     async def _write(self, attempt: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         for round_ in range(_ATTEMPTS):
             try:
-                async with self.db.write() as conn:
-                    result = await attempt(conn)
+                with self.sequencer.writing():
+                    async with self.db.write() as conn:
+                        result = await attempt(conn)
             except IntegrityError as error:
                 if not races.is_unique_race(error) or round_ == _ATTEMPTS - 1:
                     raise
                 continue
+            # The commit's event gets its log position before the caller hears of the change.
+            await self.sequencer.settle()
             self.observer.committed()
             return result
         raise AssertionError("unreachable")

@@ -64,7 +64,11 @@ class OrderEvent:
     type: OrderEventType
     order_id: strawberry.ID
     store_id: strawberry.ID
-    version: int = strawberry.field(description="The order version that this event produced.")
+    version: int = strawberry.field(
+        description="The order version that this event produced: the order's own sequence, "
+        "strictly increasing (by one per change of the order), so a consumer can order and "
+        "dedupe one order's events without the global cursor (keep the highest version seen)."
+    )
     main_status: MainStatus
     sub_status: str | None
     previous_main_status: MainStatus | None

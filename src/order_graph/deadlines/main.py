@@ -36,9 +36,14 @@ async def _run(settings: Settings) -> int:
             loop.add_signal_handler(signum, stop.set)  # finish the firing in flight, then exit
         if settings.deadline_metrics_port is not None:
             start_http_server(settings.deadline_metrics_port)
-        runner = DeadlineRunner.of(OrderService(db), settings)
+        service = OrderService(db)
+        runner = DeadlineRunner.of(service, settings)
         log.info("deadlines: runner started (every %.1fs)", settings.deadline_poll_seconds)
-        await runner.run(stop)
+        service.sequencer.start()  # positions what a writer that died after its commit left
+        try:
+            await runner.run(stop)
+        finally:
+            await service.sequencer.stop()
         return 0
     finally:
         await db.dispose()

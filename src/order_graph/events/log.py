@@ -1,11 +1,17 @@
 """Appending to and reading the event log.
 
-Positions come from a single counter row updated as the last write of the transaction that
-makes the change. The row lock taken by that UPDATE is held until commit, so a transaction
-that draws position N+1 waits until the one holding N has committed: positions are assigned
-in commit order and a reader following `position > cursor` can never skip an event that
-commits late. The lock is held only for the final two statements and the commit. On SQLite
-writers are serialised anyway, so the same statements give the same guarantee.
+A writer only inserts its event, with no position: it shares no row and no lock with the
+writers of other orders, and sends no NOTIFY (which takes a cluster-wide lock at commit).
+After commit the sequencer (events/sequencer.py) numbers the committed events, one pass at a
+time, from the `event_counter` row that only it updates, and notifies listeners. Positions thus
+become visible in increasing order and without holes, and a reader following
+`position > cursor` can never skip an event that commits late: an event has no position at all
+until it has committed. Readers see positioned events only (`position > cursor` is never true
+of NULL). The cost: each event is written twice (inserted, then numbered), and it reaches
+readers one sequencer pass after its commit.
+
+On SQLite writers are serialised anyway (Database.write queues them), so there the writer
+numbers its own event inside its transaction: the counter row costs no concurrency that exists.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,8 +30,14 @@ from order_graph.storage import codes
 from order_graph.storage.tables import event_counter, order_events
 
 COUNTER_ID = 1
-CHANNEL = "order_events"
-NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :position)")
+CHANNEL = "order_events"  # the sequencer's function (migration 0006) NOTIFYs on it
+_COLUMNS = [order_events.c[name] for name in EventRecord.__dataclass_fields__]
+_NEXT_POSITION = (
+    update(event_counter)
+    .where(event_counter.c.id == COUNTER_ID)
+    .values(position=event_counter.c.position + 1)
+    .returning(event_counter.c.position)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,38 +53,24 @@ async def append(
     before: OrderRecord | None,
     after: OrderRecord,
     actor: str,
-) -> EventRecord:
-    """Records the event of one change; call it last, right before commit."""
-    next_position = (
-        update(event_counter)
-        .where(event_counter.c.id == COUNTER_ID)
-        .values(position=event_counter.c.position + 1)
-        .returning(event_counter.c.position)
-    )
-    position = (await conn.execute(next_position)).scalar_one()
-    event = EventRecord(
-        position=position,
-        type=event_type,
-        order_id=after.id,
-        store_id=after.store_id,
-        version=after.version,
-        main_status=after.main_status,
-        sub_status=after.sub_status,
-        previous_main_status=before.main_status if before else None,
-        previous_sub_status=before.sub_status if before else None,
-        actor=actor,
-        occurred_at=after.updated_at,
-    )
-    await conn.execute(insert(order_events), event_values(event))
-    if conn.dialect.name == "postgresql":
-        # Delivered by PostgreSQL only if and when this transaction commits. It carries the
-        # position only; listeners read the events themselves from the table.
-        await conn.execute(NOTIFY, {"position": str(position)})
-    return event
-
-
-def event_values(event: EventRecord) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in EventRecord.__dataclass_fields__}
+) -> None:
+    """Records the event of one change, in the change's transaction."""
+    values: dict[str, Any] = {
+        "position": None,  # the sequencer's to assign, after commit
+        "type": event_type,
+        "order_id": after.id,
+        "store_id": after.store_id,
+        "version": after.version,
+        "main_status": after.main_status,
+        "sub_status": after.sub_status,
+        "previous_main_status": before.main_status if before else None,
+        "previous_sub_status": before.sub_status if before else None,
+        "actor": actor,
+        "occurred_at": after.updated_at,
+    }
+    if conn.dialect.name == "sqlite":
+        values["position"] = (await conn.execute(_NEXT_POSITION)).scalar_one()
+    await conn.execute(insert(order_events), values)
 
 
 def event_from_row(row: Row[Any]) -> EventRecord:
@@ -105,15 +103,16 @@ async def read_after(
     if query.types is not None:
         conditions.append(order_events.c.type.in_(list(query.types)))
     statement = (
-        select(order_events).where(and_(*conditions)).order_by(order_events.c.position).limit(limit)
+        select(*_COLUMNS).where(and_(*conditions)).order_by(order_events.c.position).limit(limit)
     )
     return [event_from_row(row) for row in await conn.execute(statement)]
 
 
 async def head(conn: AsyncConnection) -> int:
-    """The newest committed position (0 when nothing was ever written).
+    """The newest position (0 when nothing was ever written).
 
-    Every position up to it has committed too: positions are handed out in commit order.
+    Every position up to it is committed and visible: the counter moves in the transaction
+    that assigns the positions, one sequencer pass after another.
     """
     statement = select(event_counter.c.position).where(event_counter.c.id == COUNTER_ID)
     return int((await conn.execute(statement)).scalar_one())
@@ -147,7 +146,8 @@ async def prune(conn: AsyncConnection, before: datetime) -> int:
     """Deletes a prefix of the log: everything up to the newest event older than `before`.
 
     By position, not by time alone: timestamps are taken before positions are assigned, so
-    deleting by time could leave a hole that an older cursor would not be told about.
+    deleting by time could leave a hole that an older cursor would not be told about. Events
+    still waiting for a position are never deleted (`position <= boundary` is not true of NULL).
     """
     boundary = (
         await conn.execute(

@@ -53,6 +53,21 @@ EVENT_LAG = Gauge(
     "Newest event position minus the oldest position a subscriber is still to receive.",
     multiprocess_mode="livemax",
 )
+EVENTS_POSITIONED = Counter(
+    "order_graph_events_positioned_total",
+    "Events given their log position by this process's sequencer passes.",
+)
+SEQUENCER_PENDING = Gauge(
+    "order_graph_event_sequencer_pending",
+    "Committed events still waiting for a log position (sampled once a second).",
+    multiprocess_mode="livemax",
+)
+SEQUENCER_LAG = Gauge(
+    "order_graph_event_sequencer_lag_seconds",
+    "Age of the oldest committed event still waiting for a log position, counted from its "
+    "change (so a long transaction shows here with the time it stayed open); 0 when none.",
+    multiprocess_mode="livemax",
+)
 POOL_IN_USE = Gauge(
     "order_graph_db_pool_in_use",
     "Database connections checked out of the pool.",

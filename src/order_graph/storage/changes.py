@@ -30,7 +30,9 @@ _CHANGES = (
 )
 
 
-async def apply_items(conn: AsyncConnection, order_id: int, plan: ItemsPlan) -> list[int]:
+async def apply_items(
+    conn: AsyncConnection, order_id: int, plan: ItemsPlan, *, store_id: str
+) -> list[int]:
     """Writes the plan's lines and discount results; returns the ids of the added lines."""
     if plan.discounts is not None:
         # Results may point at a removed line: they go first, and are written again below.
@@ -54,6 +56,7 @@ async def apply_items(conn: AsyncConnection, order_id: int, plan: ItemsPlan) -> 
         rows: list[dict[str, Any]] = [
             {
                 "order_id": order_id,
+                "store_id": store_id,
                 "position": plan.first_position + offset,
                 "sku_id": item.sku_id,
                 "name": item.name,
@@ -68,7 +71,8 @@ async def apply_items(conn: AsyncConnection, order_id: int, plan: ItemsPlan) -> 
         returning = insert(order_items).returning(order_items.c.id, sort_by_parameter_order=True)
         added = list((await conn.execute(returning, rows)).scalars())
     if plan.discounts is not None:
-        await insert_discounts(conn, order_id, plan.discounts, [*plan.kept, *added])
+        kept = [*plan.kept, *added]
+        await insert_discounts(conn, order_id, plan.discounts, kept, store_id=store_id)
     return added
 
 
@@ -77,9 +81,10 @@ async def count(conn: AsyncConnection, order_id: int) -> int:
     return int((await conn.execute(statement)).scalar_one())
 
 
-async def insert_change(conn: AsyncConnection, record: OrderChangeRecord) -> None:
+async def insert_change(conn: AsyncConnection, record: OrderChangeRecord, *, store_id: str) -> None:
     values = {
         "order_id": record.order_id,
+        "store_id": store_id,
         "version": record.version,
         "kind": record.kind.value,
         "lines": [_line_json(line) for line in record.lines],

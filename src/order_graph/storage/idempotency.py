@@ -57,8 +57,11 @@ async def remember(
     order_id: int,
     now: datetime,
     result: OrderRecord | None = None,
+    *,
+    store_id: str,
 ) -> None:
     values = {
+        "store_id": store_id,
         "client": client,
         "operation": operation,
         "key": key,

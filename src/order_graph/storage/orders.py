@@ -60,16 +60,17 @@ async def get_order(
 
 
 # Statements built once: building and cache-keying a statement per call is measurable on the
-# hottest reads. `ids` expands to the list it is given.
+# hottest reads. `ids` expands to the list it is given. Children are read without their
+# `store_id`, which is the order's (it is there to co-locate them with it, see tables.py).
 IDS: BindParameter[int] = bindparam("ids", expanding=True)
 _ORDERS_BY_ID = select(orders).where(orders.c.id.in_(IDS))
 _ITEMS = (
-    select(order_items)
+    select(*(column for column in order_items.c if column.name != "store_id"))
     .where(order_items.c.order_id.in_(IDS))
     .order_by(order_items.c.order_id, order_items.c.position)
 )
 _DISCOUNTS = (
-    select(order_discounts)
+    select(*(column for column in order_discounts.c if column.name != "store_id"))
     .where(order_discounts.c.order_id.in_(IDS))
     .order_by(order_discounts.c.order_id, order_discounts.c.position)
 )
@@ -166,6 +167,7 @@ async def insert_order(
     item_rows = [
         {
             "order_id": order_id,
+            "store_id": draft.store_id,
             "position": position,
             "sku_id": item.sku_id,
             "name": item.name,
@@ -178,18 +180,24 @@ async def insert_order(
     ]
     returning = insert(order_items).returning(order_items.c.id, sort_by_parameter_order=True)
     item_ids = list((await conn.execute(returning, item_rows)).scalars())
-    await insert_discounts(conn, order_id, draft.discounts, item_ids)
+    await insert_discounts(conn, order_id, draft.discounts, item_ids, store_id=draft.store_id)
     return OrderRecord(id=order_id, **values)
 
 
 async def insert_discounts(
-    conn: AsyncConnection, order_id: int, discounts: Sequence[DiscountDraft], item_ids: list[int]
+    conn: AsyncConnection,
+    order_id: int,
+    discounts: Sequence[DiscountDraft],
+    item_ids: list[int],
+    *,
+    store_id: str,
 ) -> None:
     if not discounts:
         return
     rows = [
         {
             "order_id": order_id,
+            "store_id": store_id,
             "position": position,
             "kind": d.kind,
             "code": d.code,
@@ -204,10 +212,15 @@ async def insert_discounts(
 
 
 async def replace_discounts(
-    conn: AsyncConnection, order_id: int, discounts: Sequence[DiscountDraft], item_ids: list[int]
+    conn: AsyncConnection,
+    order_id: int,
+    discounts: Sequence[DiscountDraft],
+    item_ids: list[int],
+    *,
+    store_id: str,
 ) -> None:
     await conn.execute(order_discounts.delete().where(order_discounts.c.order_id == order_id))
-    await insert_discounts(conn, order_id, discounts, item_ids)
+    await insert_discounts(conn, order_id, discounts, item_ids, store_id=store_id)
 
 
 async def update_order(
@@ -226,9 +239,12 @@ async def update_order(
     return replace(order, **values, version=order.version + 1, updated_at=now)
 
 
-async def insert_status_change(conn: AsyncConnection, change: StatusChangeRecord) -> None:
+async def insert_status_change(
+    conn: AsyncConnection, change: StatusChangeRecord, *, store_id: str
+) -> None:
     values = {
         "order_id": change.order_id,
+        "store_id": store_id,
         "from_main_status": change.from_main_status,
         "to_main_status": change.to_main_status,
         "from_sub_status": change.from_sub_status,

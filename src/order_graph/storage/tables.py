@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -56,6 +57,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
+# Every table of an order's data carries the order's `store_id`, so that they can all be
+# distributed by store and co-located, each order with its rows, on a sharded PostgreSQL
+# (docs/scaling.md). The other tables (clients, rules, definitions) are small and global.
 orders = Table(
     "orders",
     metadata,
@@ -92,6 +96,7 @@ order_items = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("store_id", String(128), nullable=False),
     Column("position", Integer, nullable=False),
     Column("sku_id", String(128), nullable=False),
     Column("name", String(500), nullable=False),
@@ -107,6 +112,7 @@ order_discounts = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("store_id", String(128), nullable=False),
     Column("position", Integer, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("code", String(128)),
@@ -121,6 +127,7 @@ status_changes = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("store_id", String(128), nullable=False),
     Column("from_main_status", String(16)),
     Column("to_main_status", String(16), nullable=False),
     Column("from_sub_status", String(64)),
@@ -139,6 +146,7 @@ order_changes = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("store_id", String(128), nullable=False),
     Column("version", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("lines", Json, nullable=False),
@@ -168,19 +176,22 @@ idempotency_keys = Table(
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False),
+    Column("store_id", String(128), nullable=False),
     # The order as the first call left it, for replies to retries (transitions only).
     Column("result", Json),
     Column("created_at", UtcDateTime, nullable=False, index=True),
 )
 
-# The event log (a transactional outbox). `position` is assigned from `event_counter` as the
-# last write of each transaction: the counter row stays locked until commit, so positions are
-# handed out in commit order and a reader that has seen position N can never later find a
-# smaller one committing behind it.
+# The event log (a transactional outbox). A writer inserts its event with no `position`; after
+# commit the sequencer (events/sequencer.py) numbers committed events from `event_counter`, one
+# pass at a time, so positions become visible in increasing order and a reader following
+# `position > cursor` never skips one (on SQLite the writer numbers its own: writers are
+# serialised there). `id` only orders the events waiting for a position.
 order_events = Table(
     "order_events",
     metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("position", BigInteger, unique=True),
     Column("type", String(32), nullable=False),
     Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
     Column("store_id", String(128), nullable=False),
@@ -192,6 +203,13 @@ order_events = Table(
     Column("actor", String(128), nullable=False),
     Column("occurred_at", UtcDateTime, nullable=False, index=True),
     Index("ix_order_events_store_id_position", "store_id", "position"),
+    # Only the events still waiting for a position: the sequencer's work list, kept small.
+    Index(
+        "ix_order_events_unpositioned",
+        "id",
+        postgresql_where=text("position IS NULL"),
+        sqlite_where=text("position IS NULL"),
+    ),
 )
 
 event_counter = Table(
