@@ -124,10 +124,10 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for row in report["scenarios"]:
-        cpu = " / ".join(_num(row[f"{p}_cpu_ms"], 2) for p in SERVERS.values())
+        cpu = " / ".join(_num(row.get(f"{p}_cpu_ms"), 2) for p in SERVERS.values())
         lines.append(
             f"| {row.get('title') or row['name']} | {_num(row['order_graph_rps'], 0)} "
-            f"| {_num(row['ratio'], 2)} | {_num(row['ratio_postgraphile'], 2)} | {cpu} |"
+            f"| {_num(row['ratio'], 2)} | {_num(row.get('ratio_postgraphile'), 2)} | {cpu} |"
         )
     m, c = report["machine"], report["config"]
     before, after = m.get("load_before") or [], m.get("load_after") or []
@@ -138,7 +138,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{_num(after[0] if after else None, 2)} after): one process per server pinned to a "
         f"core, wrk on the other, {c['connections']} connections, {c['orders']:,} orders, "
         f"auth {'on' if c['authentication'] == 'api-key' else 'off'}, {c['runs']} interleaved "
-        f"rounds of {c['duration']} s, medians; PostGraphile {m.get('postgraphile') or DASH} "
+        f"round(s) of {c['duration']} s, medians; PostGraphile {m.get('postgraphile') or DASH} "
         f"on Node {m.get('node') or DASH}. `make bench` writes it; `bench/report.py` prints it.",
     ]
     return "\n".join(lines)
