@@ -107,7 +107,15 @@ def prepare_bodies(cfg: Config, info: seed.SeedInfo) -> None:
 # --- Reporting -------------------------------------------------------------------------------
 
 
-def machine(cfg: Config, load_before: list[float]) -> dict[str, Any]:
+def commit() -> str | None:
+    """The commit measured, read when the run starts (a commit made meanwhile is not it)."""
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=ROOT
+    )
+    return done.stdout.strip() or None
+
+
+def machine(cfg: Config, load_before: list[float], measured: str | None) -> dict[str, Any]:
     def first(path: str, pattern: str) -> str | None:
         try:
             found = re.search(pattern, Path(path).read_text(), re.M)
@@ -120,9 +128,6 @@ def machine(cfg: Config, load_before: list[float]) -> dict[str, Any]:
 
     memory = first("/proc/meminfo", r"^MemTotal:\s+(\d+) kB")
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=ROOT
-    )
     return {
         "cpu": first("/proc/cpuinfo", r"^model name\s*:\s*(.+)$") or platform.processor(),
         "cores": os.cpu_count(),
@@ -137,7 +142,7 @@ def machine(cfg: Config, load_before: list[float]) -> dict[str, Any]:
         "postgresql_pinned": False,
         "load_before": load_before,
         "load_after": _load(),
-        "commit": commit.stdout.strip() or None,
+        "commit": measured,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -246,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     load_before = _load()
+    measured_commit = commit()
     if load_before and load_before[0] > 0.5:
         say(
             f"warning: the machine is busy (load average {load_before[0]:.1f}); other work on "
@@ -281,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     config["server_cpus"] = sorted(cfg.server_cpus) if cfg.server_cpus else None
     config["load_cpus"] = sorted(cfg.load_cpus) if cfg.load_cpus else None
     config["authentication"] = "api-key" if key else "off"
-    results = {"machine": machine(cfg, load_before), "config": config, "scenarios": rows}
+    results = {
+        "machine": machine(cfg, load_before, measured_commit),
+        "config": config,
+        "scenarios": rows,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = datetime.now(UTC).strftime("%Y-%m-%d") + ("-quick" if cfg.quick else "")
     if len(cfg.scenarios) < len(SCENARIOS):
