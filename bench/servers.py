@@ -25,9 +25,10 @@ PEER = BENCH / "postgraphile"
 PEER_NODE = PEER / "node_modules" / ".bin" / "node"
 PEER_LOCK = PEER / "package-lock.json"
 PEER_INSTALLED = PEER / "node_modules" / ".installed-lock"
-# Each server's database pool: the same for all three, and small, because the three run at
-# once against a PostgreSQL whose 100 connections the machine shares. On one server core, 32
-# client connections keep fewer than 10 statements in flight.
+# The ceiling's and PostGraphile's database pools. order-graph keeps the pool it ships with
+# (20, failing a request after 2 s without a connection); these two queue instead of failing,
+# and on one server core 10 connections keep them busy. Small, because the three servers run
+# at once against a PostgreSQL whose 100 connections the machine shares.
 POOL_SIZE = 10
 
 
@@ -179,7 +180,6 @@ def order_graph(database: str, key: str | None, cpus: set[int] | None) -> Server
     env["ORDER_GRAPH_DATABASE_URL"] = sqlalchemy_url(database)
     env["ORDER_GRAPH_HOST"] = "127.0.0.1"
     env["ORDER_GRAPH_PORT"] = str(port)
-    env["ORDER_GRAPH_DB_POOL_SIZE"] = str(POOL_SIZE)
     if key is None:
         env["ORDER_GRAPH_AUTH"] = "off"
     argv = [str(VENV_BIN / "order-graph"), "serve"]

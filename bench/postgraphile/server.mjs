@@ -36,7 +36,7 @@ const preset = {
     makePgService({
       connectionString: args["database-url"],
       schemas: ["public"],
-      // bench/servers.py gives all three servers the same pool size.
+      // bench/servers.py passes the ceiling's pool size.
       poolConfig: { max: Number(args["pool-size"]) },
     }),
   ],
