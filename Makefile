@@ -7,8 +7,11 @@ FEDERATION := tests/federation
 # The real-client tests: their Node project, and a browser for GraphiQL.
 CLIENTS := tests/clients
 CHROMIUM := /usr/bin/chromium
+# The benchmark's peer, PostGraphile: its Node project (with its own Node 22).
+BENCH_PEER := bench/postgraphile
 
-.PHONY: run test lint schema bench bench-quick bench-writes clean federation-deps clients-deps
+.PHONY: run test lint schema bench bench-quick bench-writes clean federation-deps clients-deps \
+	bench-peer-deps wrk-deps
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -58,11 +61,12 @@ schema: $(RUN_STAMP)
 	$(BIN)/order-graph export-schema > schema.graphql
 	$(BIN)/order-graph export-schema --federation > subgraph.graphql
 
-bench: $(TEST_STAMP)
+# The benchmark (docs/bench.md): order-graph, the ceiling and PostGraphile side by side.
+bench: $(TEST_STAMP) bench-peer-deps wrk-deps
 	$(PY) bench/run.py
 	$(PY) bench/subscriptions.py --count 1000
 
-bench-quick: $(TEST_STAMP)
+bench-quick: $(TEST_STAMP) bench-peer-deps wrk-deps
 	$(PY) bench/run.py --quick
 	$(PY) bench/subscriptions.py --count 200
 
@@ -70,6 +74,22 @@ bench-quick: $(TEST_STAMP)
 bench-writes: $(TEST_STAMP)
 	$(PY) bench/writes.py
 
+# PostGraphile's Node project, like clients-deps: `npm ci` only when the lock changed.
+bench-peer-deps:
+	@cmp -s $(BENCH_PEER)/package-lock.json $(BENCH_PEER)/node_modules/.installed-lock || \
+		(cd $(BENCH_PEER) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && \
+		cp package-lock.json node_modules/.installed-lock)
+
+# wrk, only when missing: apt-get as root or through sudo; elsewhere one line saying how.
+wrk-deps:
+	@command -v wrk >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+		else echo "wrk is missing: install it (apt-get install wrk, or brew install wrk)" >&2; \
+		exit 2; fi; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			wrk; }
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(FEDERATION)/node_modules \
-		$(CLIENTS)/node_modules $(CLIENTS)/output
+		$(CLIENTS)/node_modules $(CLIENTS)/output $(BENCH_PEER)/node_modules

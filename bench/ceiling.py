@@ -9,8 +9,10 @@ skips is everything generic: parsing, validation, resolver dispatch, DataLoaders
 what Python on this stack can do at best, the yardstick for order-graph's overhead.
 
 Writes are the service's writes, in one transaction each: the order row (locked and
-version-checked for a transition), its items and discounts, its status history entry, and its
-event, numbered from the `event_counter` row as the transaction's last write, with the NOTIFY.
+version-checked for a transition), its items and discounts, its status history entry, its
+pending deadlines (the status locks, the old ones deleted, one per applicable rule inserted),
+and its event, numbered from the `event_counter` row as the transaction's last write, with the
+NOTIFY.
 
 With BENCH_API_KEY set it demands `Authorization: Bearer <that key>`, as order-graph demands
 a key (order-graph caches a key's lookup for seconds, so a comparison in memory is the same).
@@ -20,6 +22,7 @@ The actor is the X-Client-Id header, as order-graph's client name is "bench" in 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import hmac
 import os
 import sys
@@ -313,6 +316,28 @@ INSERT_CHANGE = (
 )
 
 
+def _lock_key(status: str) -> int:
+    """The status's advisory lock key, as order-graph's storage/deadlines.py derives it."""
+    digest = hashlib.sha256(f"order-graph-deadlines:{status}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# An order entering a status: a shared lock per timed status it leaves or enters (against a
+# concurrent rule definition), its old pending deadlines gone, and one per rule that applies
+# in its new status: the service's deadline writes, as two statements.
+LEAVE = (
+    "WITH gone AS (DELETE FROM order_deadlines WHERE order_id = $1) "
+    "SELECT pg_advisory_xact_lock_shared($2), pg_advisory_xact_lock_shared($3)"
+)
+ENTER_LOCK = "SELECT pg_advisory_xact_lock_shared($1)"
+ENTER = (
+    "INSERT INTO order_deadlines (order_id, rule_id, store_id, due_at) "
+    "SELECT $1, id, $2, $3::timestamptz + make_interval(secs => after_seconds) FROM deadline_rules "
+    "WHERE main_status = $4 AND (channel IS NULL OR channel = $5) "
+    "AND (fulfillment_type IS NULL OR fulfillment_type = $6)"
+)
+
+
 async def _append_event(conn: asyncpg.Connection, *values: Any) -> None:
     """The event, numbered from the counter as the last write, and its NOTIFY (on commit)."""
     position = await conn.fetchval(APPEND_EVENT)
@@ -324,7 +349,7 @@ def _error(code: str, message: str) -> Json:
     return {"code": code, "message": message}
 
 
-LOCK = f"SELECT {SUMMARY} FROM orders WHERE id = $1 FOR UPDATE"
+LOCK = f"SELECT {SUMMARY}, channel, fulfillment_type FROM orders WHERE id = $1 FOR UPDATE"
 ACCEPT = (
     "UPDATE orders SET main_status = $3, sub_status = NULL, version = $4, updated_at = $5 "
     "WHERE id = $1 AND version = $2"
@@ -355,6 +380,10 @@ async def transition(conn: asyncpg.Connection, variables: Json, actor: str) -> J
         await conn.execute(
             INSERT_CHANGE, order_id, status, target, sub, None, None, actor, now, version
         )
+        keys = sorted({_lock_key(status), _lock_key(target)})
+        await conn.execute(LEAVE, order_id, *keys)
+        channel, fulfillment = row["channel"], row["fulfillment_type"]
+        await conn.execute(ENTER, order_id, store, now, target, channel, fulfillment)
         await _append_event(
             conn, "STATUS_CHANGED", order_id, store, version, target, None, status, sub, actor, now
         )
@@ -458,6 +487,10 @@ async def create(conn: asyncpg.Connection, variables: Json, actor: str) -> Json:
                 [d.get("fundedBy") for d in discounts],
             )
         await conn.execute(INSERT_CHANGE, order_id, None, status, None, sub, None, actor, now, 1)
+        if ALLOWED[status]:  # a final status has no deadlines
+            await conn.execute(ENTER_LOCK, _lock_key(status))
+            channel, fulfillment = data["channel"], data["fulfillmentType"]
+            await conn.execute(ENTER, order_id, store, now, status, channel, fulfillment)
         await _append_event(
             conn, "CREATED", order_id, store, 1, status, sub, None, None, actor, now
         )
