@@ -11,8 +11,8 @@ what Python on this stack can do at best, the yardstick for order-graph's overhe
 Writes are the service's writes, in one transaction each: the order row (locked and
 version-checked for a transition), its items and discounts, its status history entry, its
 pending deadlines (the status locks, the old ones deleted, one per applicable rule inserted),
-and its event, numbered from the `event_counter` row as the transaction's last write, with the
-NOTIFY.
+and its event, inserted unnumbered; after the commit one sequencer pass numbers it and sends the
+NOTIFY (`order_graph_number_events`, as order-graph's events/sequencer.py does).
 
 With BENCH_API_KEY set it demands `Authorization: Bearer <that key>`, as order-graph demands
 a key (order-graph caches a key's lookup for seconds, so a comparison in memory is the same).
@@ -303,16 +303,16 @@ def by_ids(tier: str) -> Handler:
 
 # --- Writing ---------------------------------------------------------------------------------
 
-APPEND_EVENT = "UPDATE event_counter SET position = position + 1 WHERE id = 1 RETURNING position"
 INSERT_EVENT = (
-    "INSERT INTO order_events (position, type, order_id, store_id, version, main_status, "
+    "INSERT INTO order_events (type, order_id, store_id, version, main_status, "
     "sub_status, previous_main_status, previous_sub_status, actor, occurred_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 )
+NUMBER_EVENTS = "SELECT order_graph_number_events(5000)"
 INSERT_CHANGE = (
     "INSERT INTO status_changes (order_id, from_main_status, to_main_status, from_sub_status, "
-    "to_sub_status, reason, actor, occurred_at, version) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    "to_sub_status, reason, actor, occurred_at, version, store_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 )
 
 
@@ -339,10 +339,14 @@ ENTER = (
 
 
 async def _append_event(conn: asyncpg.Connection, *values: Any) -> None:
-    """The event, numbered from the counter as the last write, and its NOTIFY (on commit)."""
-    position = await conn.fetchval(APPEND_EVENT)
-    await conn.execute(INSERT_EVENT, position, *values)
-    await conn.execute("SELECT pg_notify('order_events', $1)", str(position))
+    """The event, unnumbered: `_number_events` numbers it after the commit."""
+    await conn.execute(INSERT_EVENT, *values)
+
+
+async def _number_events(conn: asyncpg.Connection) -> None:
+    """One sequencer pass after the commit (positions and the NOTIFY), as order-graph answers
+    a write once its event is numbered."""
+    await conn.execute(NUMBER_EVENTS)
 
 
 def _error(code: str, message: str) -> Json:
@@ -378,7 +382,7 @@ async def transition(conn: asyncpg.Connection, variables: Json, actor: str) -> J
         await conn.execute(ACCEPT, order_id, row["version"], target, version, now)
         store, sub = row["store_id"], row["sub_status"]
         await conn.execute(
-            INSERT_CHANGE, order_id, status, target, sub, None, None, actor, now, version
+            INSERT_CHANGE, order_id, status, target, sub, None, None, actor, now, version, store
         )
         keys = sorted({_lock_key(status), _lock_key(target)})
         await conn.execute(LEAVE, order_id, *keys)
@@ -387,6 +391,7 @@ async def transition(conn: asyncpg.Connection, variables: Json, actor: str) -> J
         await _append_event(
             conn, "STATUS_CHANGED", order_id, store, version, target, None, status, sub, actor, now
         )
+    await _number_events(conn)
     order = _summary(row)
     order.update(version=version, mainStatus=target, subStatus=None, updatedAt=now.isoformat())
     return {"transitionOrder": {"order": order, "errors": []}}
@@ -400,14 +405,14 @@ INSERT_ORDER = (
     "$12, $13, $14, $15, $16, $16) RETURNING id"
 )
 INSERT_ITEMS = (
-    "INSERT INTO order_items (order_id, position, sku_id, name, quantity, unit_price, line_total, "
-    "attributes) SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], "
-    "$6::bigint[], $7::bigint[], $8::jsonb[]) RETURNING id, position"
+    "INSERT INTO order_items (order_id, store_id, position, sku_id, name, quantity, unit_price, "
+    "line_total, attributes) SELECT $1, $9, * FROM unnest($2::int[], $3::text[], $4::text[], "
+    "$5::int[], $6::bigint[], $7::bigint[], $8::jsonb[]) RETURNING id, position"
 )
 INSERT_DISCOUNTS = (
-    "INSERT INTO order_discounts (order_id, position, kind, code, description, amount, item_id, "
-    "funded_by) SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], "
-    "$6::bigint[], $7::bigint[], $8::text[])"
+    "INSERT INTO order_discounts (order_id, store_id, position, kind, code, description, amount, "
+    "item_id, funded_by) SELECT $1, $9, * FROM unnest($2::int[], $3::text[], $4::text[], "
+    "$5::text[], $6::bigint[], $7::bigint[], $8::text[])"
 )
 
 
@@ -469,6 +474,7 @@ async def create(conn: asyncpg.Connection, variables: Json, actor: str) -> Json:
             prices,
             lines,
             [item.get("attributes") or {} for item in items],
+            store,
         )
         item_ids = [row["id"] for row in sorted(returned, key=lambda row: row["position"])]
         if discounts:
@@ -485,8 +491,11 @@ async def create(conn: asyncpg.Connection, variables: Json, actor: str) -> Json:
                     for d in discounts
                 ],
                 [d.get("fundedBy") for d in discounts],
+                store,
             )
-        await conn.execute(INSERT_CHANGE, order_id, None, status, None, sub, None, actor, now, 1)
+        await conn.execute(
+            INSERT_CHANGE, order_id, None, status, None, sub, None, actor, now, 1, store
+        )
         if ALLOWED[status]:  # a final status has no deadlines
             await conn.execute(ENTER_LOCK, _lock_key(status))
             channel, fulfillment = data["channel"], data["fulfillmentType"]
@@ -494,6 +503,7 @@ async def create(conn: asyncpg.Connection, variables: Json, actor: str) -> Json:
         await _append_event(
             conn, "CREATED", order_id, store, 1, status, sub, None, None, actor, now
         )
+    await _number_events(conn)
     stamp = now.isoformat()
     order = {
         "id": encode_id("Order", order_id),

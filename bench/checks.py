@@ -74,7 +74,7 @@ _VARYING = {
     "order_items": {"id", "order_id"},
     "order_discounts": {"id", "order_id", "item_id"},
     "status_changes": {"id", "order_id", "occurred_at"},
-    "order_events": {"position", "order_id", "occurred_at"},
+    "order_events": {"id", "position", "order_id", "occurred_at"},
     "order_deadlines": {"order_id", "due_at"},
 }
 _ORDERING = {

@@ -497,18 +497,20 @@ async def _write(conn: asyncpg.Connection, rows: Rows) -> int:
             await conn.fetchval("SELECT position FROM event_counter WHERE id = 1 FOR UPDATE")
         )
         await conn.copy_records_to_table("orders", records=rows.orders, columns=ORDER_COLUMNS)
-        await conn.copy_records_to_table("order_items", records=rows.items, columns=ITEM_COLUMNS)
-        if rows.discounts:
-            await conn.copy_records_to_table(
-                "order_discounts", records=rows.discounts, columns=DISCOUNT_COLUMNS
-            )
-        await conn.copy_records_to_table(
-            "status_changes", records=rows.changes, columns=CHANGE_COLUMNS
-        )
-        if rows.item_changes:
-            await conn.copy_records_to_table(
-                "order_changes", records=rows.item_changes, columns=ITEM_CHANGE_COLUMNS
-            )
+        # Every table of an order carries its store (migration 0006), as the service writes it.
+        store_of = {row[0]: row[ORDER_COLUMNS.index("store_id")] for row in rows.orders}
+        for table, records, columns in (
+            ("order_items", rows.items, ITEM_COLUMNS),
+            ("order_discounts", rows.discounts, DISCOUNT_COLUMNS),
+            ("status_changes", rows.changes, CHANGE_COLUMNS),
+            ("order_changes", rows.item_changes, ITEM_CHANGE_COLUMNS),
+        ):
+            if records:
+                at = columns.index("order_id")
+                stored = [(*record, store_of[record[at]]) for record in records]
+                await conn.copy_records_to_table(
+                    table, records=stored, columns=[*columns, "store_id"]
+                )
         rows.events.sort(key=lambda e: (e[0], e[1], e[2]))
         events = [(start + n, *e[3]) for n, e in enumerate(rows.events, start=1)]
         await conn.copy_records_to_table("order_events", records=events, columns=EVENT_COLUMNS)
