@@ -7,7 +7,9 @@ and the fixed expressions below reach the generated source; response keys go in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from graphql import (
@@ -18,9 +20,10 @@ from graphql import (
     SelectionNode,
 )
 
-from order_graph.api import ids, reads
+from order_graph.api import ids
 from order_graph.domain.money import format_minor
 from order_graph.domain.status import MainStatus, allowed_transitions
+from order_graph.storage import fast_reads
 
 Fields = dict[str, list[FieldNode]]
 Build = Callable[..., Any]
@@ -77,19 +80,45 @@ def subfields(
 
 # --- Code generation ----------------------------------------------------------------------
 
-# Per type: field name -> expression over the record variable (see VARIABLES).
-SCALARS: dict[str, dict[str, str]] = {
+# The generated code reads rows by position (storage/fast_reads.py gives the layout): the
+# expressions below name columns, `_at` turns them into indexes.
+_ORDER = {name: n for n, name in enumerate(fast_reads.ORDER_COLUMNS)}
+_LIST_AT = {name: len(_ORDER) + n for n, name in enumerate(fast_reads.LISTS)}
+_LAYOUTS = {
+    "o": fast_reads.ORDER_COLUMNS,
+    "i": fast_reads.ITEM_COLUMNS,
+    "d": fast_reads.DISCOUNT_COLUMNS,
+    "h": fast_reads.HISTORY_COLUMNS,
+    "x": fast_reads.CHANGE_COLUMNS,
+}
+
+
+def _at(expression: str) -> str:
+    """`o.store_id` -> `o[2]`, for each row variable of _LAYOUTS; change lines and their
+    discounts are JSON objects: `ln.sku_id` -> `ln['sku_id']`."""
+
+    def column(match: re.Match[str]) -> str:
+        variable, name = match.group(1), match.group(2)
+        if variable in ("ln", "g"):
+            return f"{variable}[{name!r}]"
+        return f"{variable}[{_LAYOUTS[variable].index(name)}]"
+
+    return re.sub(r"\b(o|i|d|h|x|ln|g)\.([a-z_]+)\b", column, expression)
+
+
+# Per type: field name -> expression over the row variable (see SIGNATURES).
+_SCALARS: dict[str, dict[str, str]] = {
     "Order": {
         "id": "enc('Order', o.id)",
-        "orderNo": "o.order_no",
+        "orderNo": "order_no(o.created_at, o.id)",
         "version": "o.version",
         "storeId": "o.store_id",
-        "channel": "o.channel.value",
+        "channel": "o.channel",
         "customerId": "o.customer_id",
-        "fulfillmentType": "o.fulfillment_type.value",
-        "mainStatus": "o.main_status.value",
+        "fulfillmentType": "o.fulfillment_type",
+        "mainStatus": "o.main_status",
         "subStatus": "o.sub_status",
-        "allowedTransitions": "allowed(o.main_status)",
+        "allowedTransitions": "allowed[o.main_status]",
         "currency": "o.currency",
         "remark": "o.remark",
         "attributes": "o.attributes",
@@ -107,15 +136,15 @@ SCALARS: dict[str, dict[str, str]] = {
     },
     "OrderDiscount": {
         "id": "enc('OrderDiscount', d.id)",
-        "kind": "d.kind.value",
+        "kind": "d.kind",
         "code": "d.code",
         "description": "d.description",
         "itemId": "(None if d.item_id is None else enc('OrderItem', d.item_id))",
         "fundedBy": "d.funded_by",
     },
     "StatusChange": {
-        "fromMainStatus": "(None if h.from_main_status is None else h.from_main_status.value)",
-        "toMainStatus": "h.to_main_status.value",
+        "fromMainStatus": "h.from_main_status",
+        "toMainStatus": "h.to_main_status",
         "fromSubStatus": "h.from_sub_status",
         "toSubStatus": "h.to_sub_status",
         "reason": "h.reason",
@@ -124,7 +153,7 @@ SCALARS: dict[str, dict[str, str]] = {
         "version": "h.version",
     },
     "OrderChange": {
-        "kind": "x.kind.value",
+        "kind": "x.kind",
         "version": "x.version",
         "reason": "x.reason",
         "actor": "x.actor",
@@ -139,23 +168,27 @@ SCALARS: dict[str, dict[str, str]] = {
         "cancelledQuantity": "ln.cancelled_quantity",
     },
     "OrderChangeDiscount": {
-        "kind": "g.kind.value",
+        "kind": "g.kind",
         "code": "g.code",
         "description": "g.description",
         "itemId": "(None if g.item_id is None else enc('OrderItem', g.item_id))",
         "fundedBy": "g.funded_by",
     },
     "ExternalRef": {"platform": "o.external_platform", "orderId": "o.external_order_id"},
-    "OrderEdge": {"cursor": "cursor(r)"},
+    "OrderEdge": {"cursor": "enc('OrderCursor', r[0])"},
     "PageInfo": {
         "hasNextPage": "p[1]",
-        "endCursor": "(cursor(p[0][-1]) if p[0] else None)",
+        "endCursor": "(enc('OrderCursor', p[0][-1][0]) if p[0] else None)",
     },
+}
+SCALARS = {
+    type_name: {name: _at(expression) for name, expression in fields.items()}
+    for type_name, fields in _SCALARS.items()
 }
 # Money fields: field name -> (minor units, currency) expressions.
 MONEY: dict[str, dict[str, tuple[str, str]]] = {
     "Order": {
-        name: (f"o.{column}", "o.currency")
+        name: (_at(f"o.{column}"), _at("o.currency"))
         for name, column in (
             ("itemsTotal", "items_total"),
             ("discountTotal", "discount_total"),
@@ -165,23 +198,28 @@ MONEY: dict[str, dict[str, tuple[str, str]]] = {
             ("refundedTotal", "refunded_total"),
         )
     },
-    "OrderItem": {"unitPrice": ("i.unit_price", "cur"), "lineTotal": ("i.line_total", "cur")},
-    "OrderDiscount": {"amount": ("d.amount", "cur")},
-    "OrderChangeLine": {"unitPrice": ("ln.unit_price", "cur")},
-    "OrderChangeDiscount": {"amount": ("g.amount", "cur")},
+    "OrderItem": {
+        "unitPrice": (_at("i.unit_price"), "cur"),
+        "lineTotal": (_at("i.line_total"), "cur"),
+    },
+    "OrderDiscount": {"amount": (_at("d.amount"), "cur")},
+    "OrderChangeLine": {"unitPrice": (_at("ln.unit_price"), "cur")},
+    "OrderChangeDiscount": {"amount": (_at("g.amount"), "cur")},
 }
-# Function signatures per type: the record variable, and the currency where lines need it.
+# Function signatures per type: the row variable, and the currency where lines need it.
 SIGNATURES = {
-    "Order": "o, c",
-    "OrderItem": "i, cur, c",
-    "OrderDiscount": "d, cur, c",
-    "StatusChange": "h, c",
-    "OrderChange": "x, cur, c",
-    "OrderChangeLine": "ln, cur, c",
-    "OrderChangeDiscount": "g, cur, c",
-    "OrderEdge": "r, c",
-    "OrderConnection": "p, c",
+    "Order": "o",
+    "OrderItem": "i, cur",
+    "OrderDiscount": "d, cur",
+    "StatusChange": "h",
+    "OrderChange": "x, cur",
+    "OrderChangeLine": "ln, cur",
+    "OrderChangeDiscount": "g, cur",
+    "OrderEdge": "r",
+    "OrderConnection": "p",
 }
+_CURRENCY = _at("o.currency")
+_VERSION = _at("o.version")
 
 
 class Emitter:
@@ -216,42 +254,44 @@ class Emitter:
         composite = (type_name, name)
         if composite == ("Order", "externalRef"):
             ref = self._object("ExternalRef", subfields(nodes, self.fragments, "ExternalRef"))
-            return (
-                f"(None if o.external_platform is None or o.external_order_id is None else {ref})"
-            )
+            platform, order_id = _at("o.external_platform"), _at("o.external_order_id")
+            return f"(None if {platform} is None or {order_id} is None else {ref})"
         if composite == ("Order", "items"):
             self.needs.add("items")
             item = self.function("OrderItem", nodes)
-            return f"[{item}(i, o.currency, c) for i in c.items.get(o.id, ())]"
+            return f"[{item}(i, {_CURRENCY}) for i in o[{_LIST_AT['items']}]]"
         if composite == ("Order", "discounts"):
             self.needs.add("discounts")
             discount = self.function("OrderDiscount", nodes)
-            return f"[{discount}(d, o.currency, c) for d in c.discounts.get(o.id, ())]"
+            return f"[{discount}(d, {_CURRENCY}) for d in o[{_LIST_AT['discounts']}]]"
         if composite == ("Order", "statusHistory"):
             # As the resolver does: an order replayed for a retry shows history to its version.
             self.needs.add("history")
             change = self.function("StatusChange", nodes)
-            return f"[{change}(h, c) for h in c.history.get(o.id, ()) if h.version <= o.version]"
+            version = _at("h.version")
+            history = f"o[{_LIST_AT['history']}]"
+            return f"[{change}(h) for h in {history} if {version} <= {_VERSION}]"
         if composite == ("Order", "changes"):
             self.needs.add("changes")
             change = self.function("OrderChange", nodes)
-            return (
-                f"[{change}(x, o.currency, c) for x in c.changes.get(o.id, ()) "
-                "if x.version <= o.version]"
-            )
+            version = _at("x.version")
+            changes = f"o[{_LIST_AT['changes']}]"
+            return f"[{change}(x, {_CURRENCY}) for x in {changes} if {version} <= {_VERSION}]"
         if composite == ("OrderChange", "lines"):
-            return f"[{self.function('OrderChangeLine', nodes)}(ln, cur, c) for ln in x.lines]"
+            line = self.function("OrderChangeLine", nodes)
+            return f"[{line}(ln, cur) for ln in {_at('x.lines')}]"
         if composite == ("OrderChange", "discounts"):
             discount = self.function("OrderChangeDiscount", nodes)
-            given = f"[{discount}(g, cur, c) for g in x.discounts]"
-            return f"(None if x.discounts is None else {given})"
+            given = _at("x.discounts")
+            return f"(None if {given} is None else [{discount}(g, cur) for g in {given}])"
         if composite == ("OrderChange", "refundAmount"):
-            refund = self._money(nodes, "x.refund_amount", "cur")
-            return f"(None if x.refund_amount is None else {refund})"
+            amount = _at("x.refund_amount")
+            refund = self._money(nodes, amount, "cur")
+            return f"(None if {amount} is None else {refund})"
         if composite == ("OrderEdge", "node"):
-            return f"{self.function('Order', nodes)}(r, c)"
+            return f"{self.function('Order', nodes)}(r)"
         if composite == ("OrderConnection", "edges"):
-            return f"[{self.function('OrderEdge', nodes)}(r, c) for r in p[0]]"
+            return f"[{self.function('OrderEdge', nodes)}(r) for r in p[0]]"
         if composite == ("OrderConnection", "pageInfo"):
             return self._object("PageInfo", subfields(nodes, self.fragments, "PageInfo"))
         raise Unsupported(f"{type_name}.{name}")
@@ -273,12 +313,20 @@ class Emitter:
         namespace: dict[str, Any] = {
             "enc": ids.encode,
             "fmt": format_minor,
-            "allowed": _allowed,
-            "cursor": reads.page_cursor,
+            "allowed": ALLOWED,
+            "order_no": order_no,
         }
         exec(compile("\n".join(self.sources), "<compiled query>", "exec"), namespace)
         return {name: namespace[name] for name in namespace if name.startswith("build_")}
 
 
-def _allowed(status: MainStatus) -> list[str]:
-    return [target.value for target in allowed_transitions(status)]
+# By stored status: tuples, shared by every response (orjson writes them as lists).
+ALLOWED = {
+    status.value: tuple(target.value for target in allowed_transitions(status))
+    for status in MainStatus
+}
+
+
+def order_no(created_at: datetime, number: int) -> str:
+    """`OrderRecord.order_no`, without strftime."""
+    return f"{created_at.year:04d}{created_at.month:02d}{created_at.day:02d}{number:08d}"

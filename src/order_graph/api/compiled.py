@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal, assert_never
 
 from graphql import (
@@ -37,139 +37,138 @@ from order_graph.api import error_policy, reads
 from order_graph.api.codegen import Build, Emitter, Unsupported, collect
 from order_graph.api.context import Context
 from order_graph.api.documents import BoundedCache, document_key, weight_of
+from order_graph.api.errors import bad_input
+from order_graph.api.gate import require_scope
 from order_graph.api.inputs import OrderFilter
-from order_graph.domain.changes import OrderChangeRecord
-from order_graph.domain.model import (
-    DiscountRecord,
-    ItemRecord,
-    OrderRecord,
-    StatusChangeRecord,
-)
+from order_graph.domain.access import Principal, Scope, shows_order
 from order_graph.ops.metrics import COMPILED
-from order_graph.storage import changes as item_store
-from order_graph.storage import orders as store
+from order_graph.storage import fast_reads
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Children:
-    """The lists under a set of orders, each loaded in one statement when selected."""
-
-    items: Mapping[int, list[ItemRecord]] = field(default_factory=dict)
-    discounts: Mapping[int, list[DiscountRecord]] = field(default_factory=dict)
-    history: Mapping[int, list[StatusChangeRecord]] = field(default_factory=dict)
-    changes: Mapping[int, list[OrderChangeRecord]] = field(default_factory=dict)
+STORE_ID = fast_reads.ORDER_COLUMNS.index("store_id")
 
 
 # --- Roots ------------------------------------------------------------------------------
 
-Fetch = Callable[[Context, dict[str, Any]], Awaitable[Any]]
+Row = fast_reads.Row
+# A root's reads, once its arguments and the caller's rights are checked.
+Load = Callable[[fast_reads.Reads], Awaitable[Any]]
+# Checks a root's arguments and rights (raising the GraphQL error the executor would report),
+# and returns what loads it.
+Prepare = Callable[[Context, dict[str, Any], fast_reads.Wanted], Load]
 Kind = Literal["one", "many", "page", "typename"]
 
 
 @dataclass
 class Root:
-    """One root field: how to fetch its records, and the generated function that shapes them."""
+    """One root field: how to load its rows, and the generated function that shapes them."""
 
     key: str
     node: FieldNode
     definition: GraphQLField | None  # None: __typename
-    fetch: Fetch | None  # None: __typename
+    prepare: Prepare | None  # None: __typename
     kind: Kind
+    wanted: fast_reads.Wanted = frozenset()
     builder: str = ""
     build: Build | None = None
 
-    def orders(self, got: Any) -> list[OrderRecord]:
-        match self.kind:
-            case "one":
-                return [got] if got is not None else []
-            case "many":
-                return [record for record in got if record is not None]
-            case "page":
-                return list(got[0])
-            case "typename":
-                return []
-            case _:
-                assert_never(self.kind)
-
-    def shape(self, got: Any, children: Children) -> Any:
+    def shape(self, got: Any) -> Any:
         build = self.build
         match self.kind:
             case "typename":
                 return "Query"
             case "one":
                 assert build is not None
-                return None if got is None else build(got, children)
+                return None if got is None else build(got)
             case "many":
                 assert build is not None
-                return [None if record is None else build(record, children) for record in got]
+                return [None if row is None else build(row) for row in got]
             case "page":
                 assert build is not None
-                return build(got, children)
+                return build(got)
             case _:
                 assert_never(self.kind)
 
 
 class Plan:
-    def __init__(self, roots: list[Root], needs: set[str]) -> None:
+    def __init__(self, roots: list[Root]) -> None:
         self.roots = roots
-        self.needs = needs
 
     async def run(self, ctx: Context, variables: VariableValues) -> dict[str, Any] | None:
         """The response data, or None when the standard executor should answer instead."""
-        fetched: list[Any] = []
+        loads: list[Load | None] = []
         for root in self.roots:
-            if root.fetch is None or root.definition is None:
-                fetched.append(None)
+            if root.prepare is None or root.definition is None:
+                loads.append(None)
                 continue
             arguments = get_argument_values(root.definition, root.node, variables)
             try:
-                fetched.append(await root.fetch(ctx, arguments))
+                loads.append(root.prepare(ctx, arguments, root.wanted))
             except GraphQLError:
                 return None
-        pairs = list(zip(self.roots, fetched, strict=True))
-        children = await self._children(ctx, [o for root, got in pairs for o in root.orders(got)])
-        return {root.key: root.shape(got, children) for root, got in pairs}
-
-    async def _children(self, ctx: Context, orders: Sequence[OrderRecord]) -> Children:
-        numbers = list(dict.fromkeys(order.id for order in orders))
-        children = Children()
-        if not numbers or not self.needs:
-            return children
-        async with ctx.db.read() as conn:
-            if "items" in self.needs:
-                children.items = await store.items_by_order(conn, numbers)
-            if "discounts" in self.needs:
-                children.discounts = await store.discounts_by_order(conn, numbers)
-            if "history" in self.needs:
-                children.history = await store.history_by_order(conn, numbers)
-            if "changes" in self.needs:
-                children.changes = await item_store.changes_by_order(conn, numbers)
-        return children
+        statements = sum(load is not None for load in loads)
+        fetched: list[Any] = [None] * len(loads)
+        if statements:
+            async with ctx.db.snapshot(statements) as found:
+                for n, load in enumerate(loads):
+                    if load is not None:
+                        fetched[n] = await load(found)
+        return {root.key: root.shape(got) for root, got in zip(self.roots, fetched, strict=True)}
 
 
-async def _one(ctx: Context, a: dict[str, Any]) -> Any:
-    return await reads.order_by_number(ctx, reads.order_number(a["id"]))
+def _shown(principal: Principal, row: Row | None) -> Row | None:
+    """As `gate.shown`: another store's order reads as missing."""
+    if row is None or not shows_order(principal, row[STORE_ID]):
+        return None
+    return row
 
 
-async def _by_ref(ctx: Context, a: dict[str, Any]) -> Any:
-    return await reads.order_by_external_ref(ctx, a["platform"], a["orderId"])
+def _one(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
+    require_scope(ctx.principal, Scope.ORDERS_READ)
+    number = reads.order_number(a["id"])
+
+    async def load(found: fast_reads.Reads) -> Row | None:
+        return _shown(ctx.principal, (await found.by_ids((number,), wanted)).get(number))
+
+    return load
 
 
-async def _many(ctx: Context, a: dict[str, Any]) -> Any:
-    found = await reads.orders_by_ids(ctx, a["ids"])
-    for entry in found:
-        if isinstance(entry, GraphQLError):
-            raise entry  # a malformed id: the executor reports it at its position
-    return found
+def _by_ref(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
+    require_scope(ctx.principal, Scope.ORDERS_READ)
+    platform, order_id = a["platform"], a["orderId"]
+
+    async def load(found: fast_reads.Reads) -> Row | None:
+        return _shown(ctx.principal, await found.by_ref(platform, order_id, wanted))
+
+    return load
 
 
-async def _page(ctx: Context, a: dict[str, Any]) -> Any:
-    return await reads.order_page(ctx, _filter(a.get("filter")), a.get("first"), a.get("after"))
+def _many(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
+    require_scope(ctx.principal, Scope.ORDERS_READ)
+    if len(a["ids"]) > reads.MAX_IDS:
+        raise bad_input(f"At most {reads.MAX_IDS} ids.")
+    numbers = [reads.order_number(value) for value in a["ids"]]  # a malformed one: executor
+
+    async def load(found: fast_reads.Reads) -> list[Row | None]:
+        rows = await found.by_ids(numbers, wanted) if numbers else {}
+        return [_shown(ctx.principal, rows.get(number)) for number in numbers]
+
+    return load
 
 
-ROOTS: dict[str, tuple[Fetch, Kind, str]] = {
+def _page(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
+    require_scope(ctx.principal, Scope.ORDERS_READ)
+    first, before_id = reads.page_bounds(a.get("first"), a.get("after"))
+    query = reads.order_query(_filter(a.get("filter")), ctx.principal, ctx.service.clock())
+
+    async def load(found: fast_reads.Reads) -> tuple[list[Row], bool]:
+        rows = await found.page(query, first + 1, before_id, wanted)
+        return rows[:first], len(rows) > first
+
+    return load
+
+
+ROOTS: dict[str, tuple[Prepare, Kind, str]] = {
     "order": (_one, "one", "Order"),
     "orderByExternalRef": (_by_ref, "one", "Order"),
     "ordersByIds": (_many, "many", "Order"),
@@ -183,9 +182,11 @@ def _root(key: str, nodes: list[FieldNode], query_type: GraphQLObjectType, emit:
         return Root(key, nodes[0], None, None, "typename")
     if name not in ROOTS or len(nodes) > 1:
         raise Unsupported(f"Query.{name}")
-    fetch, kind, type_name = ROOTS[name]
+    prepare, kind, type_name = ROOTS[name]
+    emit.needs = set()  # the lists under this root only
     builder = emit.function(type_name, nodes)
-    return Root(key, nodes[0], query_type.fields[name], fetch, kind, builder)
+    wanted = frozenset(emit.needs)
+    return Root(key, nodes[0], query_type.fields[name], prepare, kind, wanted, builder)
 
 
 def _filter(value: dict[str, Any] | None) -> OrderFilter | None:
@@ -230,7 +231,7 @@ def compile_plan(
     functions = emit.compile()
     for root in roots:
         root.build = functions.get(root.builder)
-    return Plan(roots, emit.needs), operation
+    return Plan(roots), operation
 
 
 @dataclass(frozen=True)

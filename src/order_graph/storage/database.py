@@ -8,9 +8,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from order_graph.storage.fast_reads import PostgresReads, Reads
+from order_graph.storage.fast_reads_sqlite import SqliteReads
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,13 @@ class Database:
                 "pool_timeout": timeouts.checkout,
                 "connect_args": _connect_args(timeouts),
             }
+        # orjson for JSONB (the stdlib's json decoder is a visible share of a list's CPU).
+        options["json_deserializer"] = orjson.loads
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        self._pool_size = pool_size
+        self._timeouts = timeouts
+        self._fast: asyncpg.Pool | None = None
+        self._fast_lock = asyncio.Lock()
         # Readiness probes keep a connection of their own (more only while probes overlap), so
         # a busy pool does not read as an outage, and a full server does not either.
         self.probe: AsyncEngine = (
@@ -84,11 +95,57 @@ class Database:
         async with self.reader.connect() as connection:
             yield connection
 
+    @asynccontextmanager
+    async def snapshot(self, statements: int = 1) -> AsyncIterator[Reads]:
+        """The compiled queries' reads (storage/fast_reads.py). On PostgreSQL they run on the
+        driver directly, from a pool of their own: one statement sees one snapshot, and more
+        than one share a REPEATABLE READ READ ONLY transaction."""
+        if self.is_sqlite:
+            async with self.read() as connection:
+                yield SqliteReads(connection)
+            return
+        pool = self._fast or await self._fast_pool()
+        async with pool.acquire() as connection:
+            try:
+                if statements == 1:
+                    yield PostgresReads(connection)
+                else:
+                    async with connection.transaction(isolation="repeatable_read", readonly=True):
+                        yield PostgresReads(connection)
+            except TimeoutError:
+                # As `_stalled_is_disconnected` does for SQLAlchemy's pool: this connection,
+                # and every one opened before it, is dropped.
+                connection.terminate()
+                pool.expire_connections()
+                raise
+
+    async def _fast_pool(self) -> asyncpg.Pool:
+        async with self._fast_lock:
+            if self._fast is None:
+                dsn = make_url(self.url).set(drivername="postgresql")
+                self._fast = await asyncpg.create_pool(
+                    dsn.render_as_string(hide_password=False),
+                    min_size=0,
+                    max_size=self._pool_size,
+                    # Idle connections close: the pool grows to the load and shrinks after it.
+                    max_inactive_connection_lifetime=60,
+                    init=_orjson_codecs,
+                    **_connect_args(self._timeouts),
+                )
+            return self._fast
+
     def connections_in_use(self) -> int:
         pool = self.engine.sync_engine.pool
-        return int(getattr(pool, "checkedout", lambda: 0)())
+        used = int(getattr(pool, "checkedout", lambda: 0)())
+        fast = self._fast
+        if fast is not None:
+            used += fast.get_size() - fast.get_idle_size()
+        return used
 
     async def dispose(self) -> None:
+        if self._fast is not None:
+            await self._fast.close()
+            self._fast = None
         await self.engine.dispose()
         if self.probe is not self.engine:
             await self.probe.dispose()
@@ -103,6 +160,17 @@ def _connect_args(timeouts: Timeouts) -> dict[str, Any]:
         "server_settings": {"statement_timeout": str(int(timeouts.statement * 1000))},
         "command_timeout": timeouts.statement + 1,
     }
+
+
+async def _orjson_codecs(connection: asyncpg.Connection) -> None:
+    """JSONB straight from its binary form (a version byte, then the text) through orjson."""
+    await connection.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        format="binary",
+        encoder=lambda value: b"\x01" + orjson.dumps(value),
+        decoder=lambda data: orjson.loads(data[1:]),
+    )
 
 
 def _stalled_is_disconnected(context: ExceptionContext) -> None:
