@@ -7,6 +7,8 @@ and the fixed expressions below reach the generated source; response keys go in 
 
 from __future__ import annotations
 
+import binascii
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -20,7 +22,6 @@ from graphql import (
     SelectionNode,
 )
 
-from order_graph.api import ids
 from order_graph.domain.money import format_minor
 from order_graph.domain.status import MainStatus, allowed_transitions
 from order_graph.storage import fast_reads
@@ -311,8 +312,8 @@ class Emitter:
 
     def compile(self) -> dict[str, Build]:
         namespace: dict[str, Any] = {
-            "enc": ids.encode,
-            "fmt": format_minor,
+            "enc": encode_id,
+            "fmt": formatted,
             "allowed": ALLOWED,
             "order_no": order_no,
         }
@@ -325,6 +326,18 @@ ALLOWED = {
     status.value: tuple(target.value for target in allowed_transitions(status))
     for status in MainStatus
 }
+
+
+# Amounts repeat (prices, fees, common totals): a cached one costs a dict look-up, a formatted
+# one a microsecond, which on a page of 50 full orders was a sixth of the request.
+formatted = functools.lru_cache(maxsize=16_384)(format_minor)
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def encode_id(kind: str, number: int) -> str:
+    """`ids.encode`, in fewer steps."""
+    raw = binascii.b2a_base64(f"{kind}:{number}".encode(), newline=False)
+    return raw.translate(_URL_SAFE, b"=").decode()
 
 
 def order_no(created_at: datetime, number: int) -> str:

@@ -90,6 +90,16 @@ def logging_config(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
     }
 
 
+def lean_log_records() -> None:
+    """Log records without what no line of ours shows: the caller's source line (a walk up
+    the stack per record), the thread's and process's names and ids (`getpid` is a system
+    call). Process-wide: for the server, whose formats (above) use none of them."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def request_id_from(scope: Scope) -> str:
     """The caller's `X-Request-Id` when it is a plain token (letters, digits, `._:/+=@-`, at
     most 128), else one of our own: it is echoed in headers, errors and log lines."""

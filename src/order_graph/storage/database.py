@@ -11,8 +11,9 @@ from typing import Any
 import asyncpg
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from order_graph.storage.fast_reads import PostgresReads, Reads
 from order_graph.storage.fast_reads_sqlite import SqliteReads
@@ -47,13 +48,12 @@ class Database:
                 "pool_timeout": timeouts.checkout,
                 "connect_args": _connect_args(timeouts),
             }
-        # orjson for JSONB (the stdlib's json decoder is a visible share of a list's CPU).
+        # orjson for JSON (the stdlib's decoder is a visible share of a list's CPU); on
+        # asyncpg the dialect installs it as the driver's codec, so JSONB arrives decoded also
+        # on the raw connections of `snapshot`, inside records too.
         options["json_deserializer"] = orjson.loads
         self.engine: AsyncEngine = create_async_engine(url, **options)
-        self._pool_size = pool_size
-        self._timeouts = timeouts
-        self._fast: asyncpg.Pool | None = None
-        self._fast_lock = asyncio.Lock()
+
         # Readiness probes keep a connection of their own (more only while probes overlap), so
         # a busy pool does not read as an outage, and a full server does not either.
         self.probe: AsyncEngine = (
@@ -98,54 +98,37 @@ class Database:
     @asynccontextmanager
     async def snapshot(self, statements: int = 1) -> AsyncIterator[Reads]:
         """The compiled queries' reads (storage/fast_reads.py). On PostgreSQL they run on the
-        driver directly, from a pool of their own: one statement sees one snapshot, and more
-        than one share a REPEATABLE READ READ ONLY transaction."""
+        driver's connection directly, checked out of the same pool: one statement sees one
+        snapshot, and more than one share a REPEATABLE READ READ ONLY transaction."""
         if self.is_sqlite:
             async with self.read() as connection:
                 yield SqliteReads(connection)
             return
-        pool = self._fast or await self._fast_pool()
-        async with pool.acquire() as connection:
-            try:
-                if statements == 1:
-                    yield PostgresReads(connection)
-                else:
-                    async with connection.transaction(isolation="repeatable_read", readonly=True):
-                        yield PostgresReads(connection)
-            except TimeoutError:
-                # As `_stalled_is_disconnected` does for SQLAlchemy's pool: this connection,
-                # and every one opened before it, is dropped.
-                connection.terminate()
-                pool.expire_connections()
-                raise
-
-    async def _fast_pool(self) -> asyncpg.Pool:
-        async with self._fast_lock:
-            if self._fast is None:
-                dsn = make_url(self.url).set(drivername="postgresql")
-                self._fast = await asyncpg.create_pool(
-                    dsn.render_as_string(hide_password=False),
-                    min_size=0,
-                    max_size=self._pool_size,
-                    # Idle connections close: the pool grows to the load and shrinks after it.
-                    max_inactive_connection_lifetime=60,
-                    init=_orjson_codecs,
-                    **_connect_args(self._timeouts),
-                )
-            return self._fast
+        pooled = await self.engine.raw_connection()
+        driver: asyncpg.Connection = pooled.driver_connection
+        try:
+            if statements == 1:
+                yield PostgresReads(driver)
+            else:
+                async with driver.transaction(isolation="repeatable_read", readonly=True):
+                    yield PostgresReads(driver)
+        except BaseException as exc:
+            if isinstance(exc, TimeoutError):
+                # As `_stalled_is_disconnected` does: this connection, and every one opened
+                # before it, is dropped; it is cut at once.
+                driver.terminate()
+                self.engine.sync_engine.pool._invalidate(pooled, exc)
+            elif driver.is_closed():
+                pooled.invalidate(exc)
+            raise
+        finally:
+            await greenlet_spawn(pooled.close)
 
     def connections_in_use(self) -> int:
         pool = self.engine.sync_engine.pool
-        used = int(getattr(pool, "checkedout", lambda: 0)())
-        fast = self._fast
-        if fast is not None:
-            used += fast.get_size() - fast.get_idle_size()
-        return used
+        return int(getattr(pool, "checkedout", lambda: 0)())
 
     async def dispose(self) -> None:
-        if self._fast is not None:
-            await self._fast.close()
-            self._fast = None
         await self.engine.dispose()
         if self.probe is not self.engine:
             await self.probe.dispose()
@@ -160,17 +143,6 @@ def _connect_args(timeouts: Timeouts) -> dict[str, Any]:
         "server_settings": {"statement_timeout": str(int(timeouts.statement * 1000))},
         "command_timeout": timeouts.statement + 1,
     }
-
-
-async def _orjson_codecs(connection: asyncpg.Connection) -> None:
-    """JSONB straight from its binary form (a version byte, then the text) through orjson."""
-    await connection.set_type_codec(
-        "jsonb",
-        schema="pg_catalog",
-        format="binary",
-        encoder=lambda value: b"\x01" + orjson.dumps(value),
-        decoder=lambda data: orjson.loads(data[1:]),
-    )
 
 
 def _stalled_is_disconnected(context: ExceptionContext) -> None:
