@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +58,16 @@ class JsonFormatter(logging.Formatter):
 class ReadableFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """As logging's, with the date and time formatted once a second, not once a line."""
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"  # logging's default_msec_format
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         return _escaped(capped(super().formatMessage(record), MAX_MESSAGE))
@@ -80,7 +92,9 @@ def logging_config(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": {"()": f"order_graph.ops.logs.{formatter}"}},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default"}},
+        "handlers": {
+            "default": {"class": "order_graph.ops.logs.BatchedStream", "formatter": "default"}
+        },
         "root": {"handlers": ["default"], "level": level},
         "loggers": {
             "uvicorn": {"handlers": [], "propagate": True},
@@ -88,6 +102,48 @@ def logging_config(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "propagate": False},
         },
     }
+
+
+FLUSH_SECONDS = 0.1
+MAX_PENDING = 256
+
+
+class BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr, written in batches: inside the event loop, lines wait up to FLUSH_SECONDS for
+    the ones after them (a write and a flush per request line were system calls on every
+    request). A warning or worse, a full batch, or a line outside the loop flushes at once;
+    so does logging's shutdown at exit."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pending.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING or len(self._pending) >= MAX_PENDING:
+            self.flush()
+        elif not self._scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._scheduled = True
+            loop.call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            self._scheduled = False
+            if self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                self.stream.write(text)
+            super().flush()
 
 
 def lean_log_records() -> None:
@@ -106,7 +162,8 @@ def request_id_from(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
             return str(value.decode())
-    return uuid.uuid4().hex
+    # As random as uuid4's hex, without a system call for it (ids need not be secret).
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestLog:
