@@ -112,14 +112,18 @@ class Database:
             else:
                 async with driver.transaction(isolation="repeatable_read", readonly=True):
                     yield PostgresReads(driver)
-        except BaseException as exc:
-            if isinstance(exc, TimeoutError):
-                # As `_stalled_is_disconnected` does: this connection, and every one opened
-                # before it, is dropped; it is cut at once.
-                driver.terminate()
-                self.engine.sync_engine.pool._invalidate(pooled, exc)
-            elif driver.is_closed():
+        except TimeoutError as exc:
+            # As `_stalled_is_disconnected` does: this connection, and every one opened before
+            # it, is dropped; it is cut at once.
+            driver.terminate()
+            self.engine.sync_engine.pool._invalidate(pooled, exc)
+            raise
+        except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as exc:
+            # The connection is gone (SQLAlchemy would say so with an InterfaceError): the
+            # error policy's UNAVAILABLE, and the pool does not hand it out again.
+            if driver.is_closed() or isinstance(exc, OSError):
                 pooled.invalidate(exc)
+                raise ConnectionError("the database connection was lost") from exc
             raise
         finally:
             await greenlet_spawn(pooled.close)
