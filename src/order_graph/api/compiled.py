@@ -26,6 +26,8 @@ from graphql import (
     GraphQLField,
     GraphQLObjectType,
     GraphQLSchema,
+    NamedTypeNode,
+    NonNullTypeNode,
     OperationDefinitionNode,
     OperationType,
 )
@@ -40,8 +42,9 @@ from order_graph.api.documents import BoundedCache, document_key, weight_of
 from order_graph.api.errors import bad_input
 from order_graph.api.gate import require_scope
 from order_graph.api.inputs import OrderFilter
+from order_graph.api.limits import query_cost
 from order_graph.domain.access import Principal, Scope, shows_order
-from order_graph.ops.metrics import COMPILED
+from order_graph.ops.metrics import COMPILED_OUTCOMES
 from order_graph.storage import fast_reads
 
 logger = logging.getLogger(__name__)
@@ -239,6 +242,29 @@ class Compiled:
     plan: Plan
     operation: OperationDefinitionNode
     document: DocumentNode
+    # The query's cost when no variable can change it (else None: computed per request).
+    cost: int | None = None
+
+
+# Variables of these types are never lists: the cost (api/limits.py) looks into variables
+# only for list entries and page sizes.
+_SCALAR_VARIABLES = frozenset({"ID", "String", "Boolean"})
+
+
+def static_cost(document: DocumentNode, operation: OperationDefinitionNode) -> int | None:
+    """The cost, if it depends on the document alone: every variable is an ID, a String or a
+    Boolean (a list, an input object or an Int could change it)."""
+    for definition in operation.variable_definitions or ():
+        kind = definition.type
+        if isinstance(kind, NonNullTypeNode):
+            kind = kind.type
+        if not isinstance(kind, NamedTypeNode) or kind.name.value not in _SCALAR_VARIABLES:
+            return None
+    try:
+        name = operation.name.value if operation.name else None
+        return query_cost(document, name, {})
+    except GraphQLError:  # a list literal over its bound: reported per request
+        return None
 
 
 class PlanCache:
@@ -270,7 +296,9 @@ class PlanCache:
         if made is None:
             self._uncompilable.put(key, True, 1)
             return None
-        return self._plans.put(key, Compiled(made[0], made[1], document), weight_of(document))
+        plan, operation = made
+        compiled = Compiled(plan, operation, document, static_cost(document, operation))
+        return self._plans.put(key, compiled, weight_of(document))
 
 
 _caches: weakref.WeakKeyDictionary[object, PlanCache] = weakref.WeakKeyDictionary()
@@ -292,20 +320,20 @@ async def run_compiled(
         schema, compiled.operation.variable_definitions or (), raw_variables
     )
     if isinstance(variables, list):  # invalid variables: the executor reports them
-        COMPILED.labels("refused").inc()
+        COMPILED_OUTCOMES["refused"].inc()
         return None
     try:
         data = await compiled.plan.run(context, variables)
     except Exception as exc:
         if error_policy.is_unavailable(exc):
-            COMPILED.labels("unavailable").inc()
+            COMPILED_OUTCOMES["unavailable"].inc()
             raise
         # The executor runs the same reads inside resolvers, where a failure is masked and
         # logged under the request id as usual; here it is a bug of the compiled path.
-        COMPILED.labels("failed").inc()
+        COMPILED_OUTCOMES["failed"].inc()
         logger.warning("the compiled plan failed; the executor answers", exc_info=True)
         return None
-    COMPILED.labels("refused" if data is None else "answered").inc()
+    COMPILED_OUTCOMES["refused" if data is None else "answered"].inc()
     return data
 
 
