@@ -22,6 +22,8 @@ from graphql import (
     SelectionNode,
 )
 
+from order_graph.domain.changes import ChangeKind
+from order_graph.domain.model import Channel, DiscountKind, FulfillmentType
 from order_graph.domain.money import format_minor
 from order_graph.domain.status import MainStatus, allowed_transitions
 from order_graph.storage import fast_reads
@@ -114,10 +116,10 @@ _SCALARS: dict[str, dict[str, str]] = {
         "orderNo": "order_no(o.created_at, o.id)",
         "version": "o.version",
         "storeId": "o.store_id",
-        "channel": "o.channel",
+        "channel": "CHANNEL[o.channel]",
         "customerId": "o.customer_id",
-        "fulfillmentType": "o.fulfillment_type",
-        "mainStatus": "o.main_status",
+        "fulfillmentType": "FULFILLMENT[o.fulfillment_type]",
+        "mainStatus": "STATUS[o.main_status]",
         "subStatus": "o.sub_status",
         "allowedTransitions": "allowed[o.main_status]",
         "currency": "o.currency",
@@ -137,15 +139,15 @@ _SCALARS: dict[str, dict[str, str]] = {
     },
     "OrderDiscount": {
         "id": "enc('OrderDiscount', d.id)",
-        "kind": "d.kind",
+        "kind": "DISCOUNT[d.kind]",
         "code": "d.code",
         "description": "d.description",
         "itemId": "(None if d.item_id is None else enc('OrderItem', d.item_id))",
         "fundedBy": "d.funded_by",
     },
     "StatusChange": {
-        "fromMainStatus": "h.from_main_status",
-        "toMainStatus": "h.to_main_status",
+        "fromMainStatus": "STATUS_OR_NONE[h.from_main_status]",
+        "toMainStatus": "STATUS[h.to_main_status]",
         "fromSubStatus": "h.from_sub_status",
         "toSubStatus": "h.to_sub_status",
         "reason": "h.reason",
@@ -154,7 +156,7 @@ _SCALARS: dict[str, dict[str, str]] = {
         "version": "h.version",
     },
     "OrderChange": {
-        "kind": "x.kind",
+        "kind": "CHANGE[x.kind]",
         "version": "x.version",
         "reason": "x.reason",
         "actor": "x.actor",
@@ -169,7 +171,7 @@ _SCALARS: dict[str, dict[str, str]] = {
         "cancelledQuantity": "ln.cancelled_quantity",
     },
     "OrderChangeDiscount": {
-        "kind": "g.kind",
+        "kind": "DISCOUNT[g.kind]",
         "code": "g.code",
         "description": "g.description",
         "itemId": "(None if g.item_id is None else enc('OrderItem', g.item_id))",
@@ -315,12 +317,23 @@ class Emitter:
             "enc": encode_id,
             "fmt": formatted,
             "allowed": ALLOWED,
+            **ENUMS,
             "order_no": order_no,
         }
         exec(compile("\n".join(self.sources), "<compiled query>", "exec"), namespace)
         return {name: namespace[name] for name in namespace if name.startswith("build_")}
 
 
+# Stored codes, each to itself: an unknown one (a row no code path could write) raises, and
+# the standard executor answers (and reports the crash), as it would for any other read.
+ENUMS: dict[str, dict[str | None, str | None]] = {
+    "CHANNEL": {m.value: m.value for m in Channel},
+    "FULFILLMENT": {m.value: m.value for m in FulfillmentType},
+    "STATUS": {m.value: m.value for m in MainStatus},
+    "STATUS_OR_NONE": {None: None, **{m.value: m.value for m in MainStatus}},
+    "DISCOUNT": {m.value: m.value for m in DiscountKind},
+    "CHANGE": {m.value: m.value for m in ChangeKind},
+}
 # By stored status: tuples, shared by every response (orjson writes them as lists).
 ALLOWED = {
     status.value: tuple(target.value for target in allowed_transitions(status))

@@ -36,7 +36,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from strawberry.extensions import SchemaExtension
 
 from order_graph.api import error_policy, reads
-from order_graph.api.codegen import Build, Emitter, Unsupported, collect
+from order_graph.api.codegen import ENUMS, Build, Emitter, Unsupported, collect
 from order_graph.api.context import Context
 from order_graph.api.documents import BoundedCache, document_key, weight_of
 from order_graph.api.errors import bad_input
@@ -121,9 +121,28 @@ class Plan:
 
 def _shown(principal: Principal, row: Row | None) -> Row | None:
     """As `gate.shown`: another store's order reads as missing."""
-    if row is None or not shows_order(principal, row[STORE_ID]):
+    if row is None or not shows_order(principal, _checked(row)[STORE_ID]):
         return None
     return row
+
+
+def _checked(row: Row) -> Row:
+    """The row, if its codes are known (a KeyError otherwise: the plan fails, and the
+    executor answers, reporting the crash as for any read of that row), whatever is
+    selected of it."""
+    for column, known in _CODES:
+        known[row[column]]
+    return row
+
+
+_CODES = [
+    (fast_reads.ORDER_COLUMNS.index(column), ENUMS[name])
+    for column, name in (
+        ("channel", "CHANNEL"),
+        ("fulfillment_type", "FULFILLMENT"),
+        ("main_status", "STATUS"),
+    )
+]
 
 
 def _one(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
@@ -166,7 +185,7 @@ def _page(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
 
     async def load(found: fast_reads.Reads) -> tuple[list[Row], bool]:
         rows = await found.page(query, first + 1, before_id, wanted)
-        return rows[:first], len(rows) > first
+        return [_checked(row) for row in rows[:first]], len(rows) > first
 
     return load
 
