@@ -26,8 +26,6 @@ from graphql import (
     GraphQLField,
     GraphQLObjectType,
     GraphQLSchema,
-    NamedTypeNode,
-    NonNullTypeNode,
     OperationDefinitionNode,
     OperationType,
 )
@@ -35,14 +33,13 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
-from order_graph.api import error_policy, reads
+from order_graph.api import error_policy, plan_inputs, reads
 from order_graph.api.codegen import ENUMS, Build, Emitter, Unsupported, collect
 from order_graph.api.context import Context
 from order_graph.api.documents import BoundedCache, document_key, weight_of
 from order_graph.api.errors import bad_input
 from order_graph.api.gate import require_scope
 from order_graph.api.inputs import OrderFilter
-from order_graph.api.limits import query_cost
 from order_graph.domain.access import Principal, Scope, shows_order
 from order_graph.ops.metrics import COMPILED_OUTCOMES
 from order_graph.storage import fast_reads
@@ -263,27 +260,8 @@ class Compiled:
     document: DocumentNode
     # The query's cost when no variable can change it (else None: computed per request).
     cost: int | None = None
-
-
-# Variables of these types are never lists: the cost (api/limits.py) looks into variables
-# only for list entries and page sizes.
-_SCALAR_VARIABLES = frozenset({"ID", "String", "Boolean"})
-
-
-def static_cost(document: DocumentNode, operation: OperationDefinitionNode) -> int | None:
-    """The cost, if it depends on the document alone: every variable is an ID, a String or a
-    Boolean (a list, an input object or an Int could change it)."""
-    for definition in operation.variable_definitions or ():
-        kind = definition.type
-        if isinstance(kind, NonNullTypeNode):
-            kind = kind.type
-        if not isinstance(kind, NamedTypeNode) or kind.name.value not in _SCALAR_VARIABLES:
-            return None
-    try:
-        name = operation.name.value if operation.name else None
-        return query_cost(document, name, {})
-    except GraphQLError:  # a list literal over its bound: reported per request
-        return None
+    # The variables, when plain enough to coerce without graphql-core.
+    plain: plan_inputs.Plain | None = None
 
 
 class PlanCache:
@@ -316,7 +294,9 @@ class PlanCache:
             self._uncompilable.put(key, True, 1)
             return None
         plan, operation = made
-        compiled = Compiled(plan, operation, document, static_cost(document, operation))
+        cost = plan_inputs.static_cost(document, operation)
+        plain = plan_inputs.plain_variables(operation)
+        compiled = Compiled(plan, operation, document, cost, plain)
         return self._plans.put(key, compiled, weight_of(document))
 
 
@@ -330,15 +310,28 @@ def plan_cache(schema: object) -> PlanCache:
     return cache
 
 
+def _coerced(
+    compiled: Compiled, schema: GraphQLSchema, raw_variables: dict[str, Any]
+) -> VariableValues | None:
+    definitions = compiled.operation.variable_definitions or ()
+    variables = get_variable_values(schema, definitions, raw_variables)
+    return None if isinstance(variables, list) else variables
+
+
 async def run_compiled(
     compiled: Compiled, schema: GraphQLSchema, context: Context, raw_variables: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The response data, or None when the standard executor should answer. An unavailable
     database raises: the executor would only wait for it again."""
-    variables = get_variable_values(
-        schema, compiled.operation.variable_definitions or (), raw_variables
+    plain = compiled.plain
+    simple = None if plain is None else plan_inputs.coerced(plain, raw_variables)
+    variables = (
+        _coerced(compiled, schema, raw_variables)
+        if simple is None
+        # The arguments read only the coerced values (their sources serve literal defaults).
+        else VariableValues({}, simple)
     )
-    if isinstance(variables, list):  # invalid variables: the executor reports them
+    if variables is None:  # invalid variables: the executor reports them
         COMPILED_OUTCOMES["refused"].inc()
         return None
     try:
