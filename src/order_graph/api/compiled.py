@@ -4,19 +4,20 @@ response straight from the loaded rows, without per-field resolver dispatch.
 A plan covers query operations whose root fields are `order`, `orderByExternalRef`,
 `ordersByIds`, `orders` or `__typename`, with any selection over `Order` (fragments, aliases,
 nested lists), but no directives. Anything else is not compiled, and the standard executor
-answers. At run time the plan calls the same reads as the resolvers (`reads.py`: scopes, store
-binding, argument checks); if one of them would raise, the plan gives up and the standard
-executor answers instead, so errors are always the standard executor's own. A differential
-test runs generated selections through both paths and requires identical results.
+answers. At run time each root first makes the resolvers' checks (`compiled_roots.py`: scopes,
+store binding, argument checks); if one of them would raise, the plan gives up and the standard
+executor answers instead, so errors are always the standard executor's own. Its rows come from
+one statement per root, in one snapshot (storage/fast_reads.py). A differential test runs
+generated selections through both paths and requires identical results.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal, assert_never
+from typing import Any, assert_never
 
 from graphql import (
     DocumentNode,
@@ -33,30 +34,18 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
-from order_graph.api import error_policy, plan_inputs, reads
-from order_graph.api.codegen import ENUMS, Build, Emitter, Unsupported, collect
+from order_graph.api import compiled_roots as roots
+from order_graph.api import error_policy, plan_inputs
+from order_graph.api.codegen import Build, Emitter, Unsupported, collect
 from order_graph.api.context import Context
 from order_graph.api.documents import BoundedCache, document_key, weight_of
-from order_graph.api.errors import bad_input
-from order_graph.api.gate import require_scope
-from order_graph.api.inputs import OrderFilter
-from order_graph.domain.access import Principal, Scope, shows_order
 from order_graph.ops.metrics import COMPILED_OUTCOMES
 from order_graph.storage import fast_reads
 
 logger = logging.getLogger(__name__)
-STORE_ID = fast_reads.ORDER_COLUMNS.index("store_id")
 
 
 # --- Roots ------------------------------------------------------------------------------
-
-Row = fast_reads.Row
-# A root's reads, once its arguments and the caller's rights are checked.
-Load = Callable[[fast_reads.Reads], Awaitable[Any]]
-# Checks a root's arguments and rights (raising the GraphQL error the executor would report),
-# and returns what loads it.
-Prepare = Callable[[Context, dict[str, Any], fast_reads.Wanted], Load]
-Kind = Literal["one", "many", "page", "typename"]
 
 
 @dataclass
@@ -66,8 +55,8 @@ class Root:
     key: str
     node: FieldNode
     definition: GraphQLField | None  # None: __typename
-    prepare: Prepare | None  # None: __typename
-    kind: Kind
+    prepare: roots.Prepare | None  # None: __typename
+    kind: roots.Kind
     wanted: fast_reads.Wanted = frozenset()
     builder: str = ""
     build: Build | None = None
@@ -96,7 +85,7 @@ class Plan:
 
     async def run(self, ctx: Context, variables: VariableValues) -> dict[str, Any] | None:
         """The response data, or None when the standard executor should answer instead."""
-        loads: list[Load | None] = []
+        loads: list[roots.Load | None] = []
         for root in self.roots:
             if root.prepare is None or root.definition is None:
                 loads.append(None)
@@ -116,112 +105,17 @@ class Plan:
         return {root.key: root.shape(got) for root, got in zip(self.roots, fetched, strict=True)}
 
 
-def _shown(principal: Principal, row: Row | None) -> Row | None:
-    """As `gate.shown`: another store's order reads as missing."""
-    if row is None or not shows_order(principal, _checked(row)[STORE_ID]):
-        return None
-    return row
-
-
-def _checked(row: Row) -> Row:
-    """The row, if its codes are known (a KeyError otherwise: the plan fails, and the
-    executor answers, reporting the crash as for any read of that row), whatever is
-    selected of it."""
-    for column, known in _CODES:
-        known[row[column]]
-    return row
-
-
-_CODES = [
-    (fast_reads.ORDER_COLUMNS.index(column), ENUMS[name])
-    for column, name in (
-        ("channel", "CHANNEL"),
-        ("fulfillment_type", "FULFILLMENT"),
-        ("main_status", "STATUS"),
-    )
-]
-
-
-def _one(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
-    require_scope(ctx.principal, Scope.ORDERS_READ)
-    number = reads.order_number(a["id"])
-
-    async def load(found: fast_reads.Reads) -> Row | None:
-        return _shown(ctx.principal, (await found.by_ids((number,), wanted)).get(number))
-
-    return load
-
-
-def _by_ref(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
-    require_scope(ctx.principal, Scope.ORDERS_READ)
-    platform, order_id = a["platform"], a["orderId"]
-
-    async def load(found: fast_reads.Reads) -> Row | None:
-        return _shown(ctx.principal, await found.by_ref(platform, order_id, wanted))
-
-    return load
-
-
-def _many(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
-    require_scope(ctx.principal, Scope.ORDERS_READ)
-    if len(a["ids"]) > reads.MAX_IDS:
-        raise bad_input(f"At most {reads.MAX_IDS} ids.")
-    numbers = [reads.order_number(value) for value in a["ids"]]  # a malformed one: executor
-
-    async def load(found: fast_reads.Reads) -> list[Row | None]:
-        rows = await found.by_ids(numbers, wanted) if numbers else {}
-        return [_shown(ctx.principal, rows.get(number)) for number in numbers]
-
-    return load
-
-
-def _page(ctx: Context, a: dict[str, Any], wanted: fast_reads.Wanted) -> Load:
-    require_scope(ctx.principal, Scope.ORDERS_READ)
-    first, before_id = reads.page_bounds(a.get("first"), a.get("after"))
-    query = reads.order_query(_filter(a.get("filter")), ctx.principal, ctx.service.clock())
-
-    async def load(found: fast_reads.Reads) -> tuple[list[Row], bool]:
-        rows = await found.page(query, first + 1, before_id, wanted)
-        return [_checked(row) for row in rows[:first]], len(rows) > first
-
-    return load
-
-
-ROOTS: dict[str, tuple[Prepare, Kind, str]] = {
-    "order": (_one, "one", "Order"),
-    "orderByExternalRef": (_by_ref, "one", "Order"),
-    "ordersByIds": (_many, "many", "Order"),
-    "orders": (_page, "page", "OrderConnection"),
-}
-
-
 def _root(key: str, nodes: list[FieldNode], query_type: GraphQLObjectType, emit: Emitter) -> Root:
     name = nodes[0].name.value
     if name == "__typename":
         return Root(key, nodes[0], None, None, "typename")
-    if name not in ROOTS or len(nodes) > 1:
+    if name not in roots.ROOTS or len(nodes) > 1:
         raise Unsupported(f"Query.{name}")
-    prepare, kind, type_name = ROOTS[name]
+    prepare, kind, type_name = roots.ROOTS[name]
     emit.needs = set()  # the lists under this root only
     builder = emit.function(type_name, nodes)
     wanted = frozenset(emit.needs)
     return Root(key, nodes[0], query_type.fields[name], prepare, kind, wanted, builder)
-
-
-def _filter(value: dict[str, Any] | None) -> OrderFilter | None:
-    """graphql-core coerces the input object to a dict keyed by GraphQL names."""
-    if value is None:
-        return None
-    return OrderFilter(
-        store_ids=value.get("storeIds"),
-        main_statuses=value.get("mainStatuses"),
-        sub_statuses=value.get("subStatuses"),
-        channels=value.get("channels"),
-        customer_id=value.get("customerId"),
-        created_after=value.get("createdAfter"),
-        created_before=value.get("createdBefore"),
-        due_within_minutes=value.get("dueWithinMinutes"),
-    )
 
 
 def compile_plan(
