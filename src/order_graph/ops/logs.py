@@ -34,6 +34,8 @@ def capped(text: str, limit: int) -> str:
 def _escaped(text: str) -> str:
     """No control characters in a readable line: a newline in a caller's path would start what
     looks like a log line of its own."""
+    if text.isascii() and text.isprintable():  # the usual case, checked in C
+        return text
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
