@@ -2,7 +2,8 @@
 generated function per selection set that builds its response dict in a single expression.
 
 A field so costs a dict slot, not a resolver call. Only GraphQL names (checked by validation)
-and the fixed expressions below reach the generated source; response keys go in with repr().
+and the fixed expressions of codegen_fields.py reach the generated source; response keys go in
+with repr().
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from graphql import (
     SelectionNode,
 )
 
-from order_graph.api import ids, reads
-from order_graph.domain.money import format_minor
-from order_graph.domain.status import MainStatus, allowed_transitions
+from order_graph.api.codegen_fields import (
+    CURRENCY,
+    LIST_AT,
+    MONEY,
+    NAMESPACE,
+    SCALARS,
+    SIGNATURES,
+    VERSION,
+    at,
+)
 
 Fields = dict[str, list[FieldNode]]
 Build = Callable[..., Any]
@@ -77,112 +85,6 @@ def subfields(
 
 # --- Code generation ----------------------------------------------------------------------
 
-# Per type: field name -> expression over the record variable (see VARIABLES).
-SCALARS: dict[str, dict[str, str]] = {
-    "Order": {
-        "id": "enc('Order', o.id)",
-        "orderNo": "o.order_no",
-        "version": "o.version",
-        "storeId": "o.store_id",
-        "channel": "o.channel.value",
-        "customerId": "o.customer_id",
-        "fulfillmentType": "o.fulfillment_type.value",
-        "mainStatus": "o.main_status.value",
-        "subStatus": "o.sub_status",
-        "allowedTransitions": "allowed(o.main_status)",
-        "currency": "o.currency",
-        "remark": "o.remark",
-        "attributes": "o.attributes",
-        "createdAt": "o.created_at.isoformat()",
-        "updatedAt": "o.updated_at.isoformat()",
-    },
-    "OrderItem": {
-        "id": "enc('OrderItem', i.id)",
-        "skuId": "i.sku_id",
-        "name": "i.name",
-        "quantity": "i.quantity",
-        "attributes": "i.attributes",
-        "cancelledQuantity": "i.cancelled_quantity",
-        "activeQuantity": "(i.quantity - i.cancelled_quantity)",
-    },
-    "OrderDiscount": {
-        "id": "enc('OrderDiscount', d.id)",
-        "kind": "d.kind.value",
-        "code": "d.code",
-        "description": "d.description",
-        "itemId": "(None if d.item_id is None else enc('OrderItem', d.item_id))",
-        "fundedBy": "d.funded_by",
-    },
-    "StatusChange": {
-        "fromMainStatus": "(None if h.from_main_status is None else h.from_main_status.value)",
-        "toMainStatus": "h.to_main_status.value",
-        "fromSubStatus": "h.from_sub_status",
-        "toSubStatus": "h.to_sub_status",
-        "reason": "h.reason",
-        "actor": "h.actor",
-        "occurredAt": "h.occurred_at.isoformat()",
-        "version": "h.version",
-    },
-    "OrderChange": {
-        "kind": "x.kind.value",
-        "version": "x.version",
-        "reason": "x.reason",
-        "actor": "x.actor",
-        "occurredAt": "x.occurred_at.isoformat()",
-    },
-    "OrderChangeLine": {
-        "itemId": "enc('OrderItem', ln.item_id)",
-        "skuId": "ln.sku_id",
-        "name": "ln.name",
-        "quantityBefore": "ln.quantity_before",
-        "quantityAfter": "ln.quantity_after",
-        "cancelledQuantity": "ln.cancelled_quantity",
-    },
-    "OrderChangeDiscount": {
-        "kind": "g.kind.value",
-        "code": "g.code",
-        "description": "g.description",
-        "itemId": "(None if g.item_id is None else enc('OrderItem', g.item_id))",
-        "fundedBy": "g.funded_by",
-    },
-    "ExternalRef": {"platform": "o.external_platform", "orderId": "o.external_order_id"},
-    "OrderEdge": {"cursor": "cursor(r)"},
-    "PageInfo": {
-        "hasNextPage": "p[1]",
-        "endCursor": "(cursor(p[0][-1]) if p[0] else None)",
-    },
-}
-# Money fields: field name -> (minor units, currency) expressions.
-MONEY: dict[str, dict[str, tuple[str, str]]] = {
-    "Order": {
-        name: (f"o.{column}", "o.currency")
-        for name, column in (
-            ("itemsTotal", "items_total"),
-            ("discountTotal", "discount_total"),
-            ("deliveryFee", "delivery_fee"),
-            ("packagingFee", "packaging_fee"),
-            ("payableTotal", "payable_total"),
-            ("refundedTotal", "refunded_total"),
-        )
-    },
-    "OrderItem": {"unitPrice": ("i.unit_price", "cur"), "lineTotal": ("i.line_total", "cur")},
-    "OrderDiscount": {"amount": ("d.amount", "cur")},
-    "OrderChangeLine": {"unitPrice": ("ln.unit_price", "cur")},
-    "OrderChangeDiscount": {"amount": ("g.amount", "cur")},
-}
-# Function signatures per type: the record variable, and the currency where lines need it.
-SIGNATURES = {
-    "Order": "o, c",
-    "OrderItem": "i, cur, c",
-    "OrderDiscount": "d, cur, c",
-    "StatusChange": "h, c",
-    "OrderChange": "x, cur, c",
-    "OrderChangeLine": "ln, cur, c",
-    "OrderChangeDiscount": "g, cur, c",
-    "OrderEdge": "r, c",
-    "OrderConnection": "p, c",
-}
-
 
 class Emitter:
     """Writes one function per selection set and compiles them together."""
@@ -216,42 +118,44 @@ class Emitter:
         composite = (type_name, name)
         if composite == ("Order", "externalRef"):
             ref = self._object("ExternalRef", subfields(nodes, self.fragments, "ExternalRef"))
-            return (
-                f"(None if o.external_platform is None or o.external_order_id is None else {ref})"
-            )
+            platform, order_id = at("o.external_platform"), at("o.external_order_id")
+            return f"(None if {platform} is None or {order_id} is None else {ref})"
         if composite == ("Order", "items"):
             self.needs.add("items")
             item = self.function("OrderItem", nodes)
-            return f"[{item}(i, o.currency, c) for i in c.items.get(o.id, ())]"
+            return f"[{item}(i, {CURRENCY}) for i in o[{LIST_AT['items']}]]"
         if composite == ("Order", "discounts"):
             self.needs.add("discounts")
             discount = self.function("OrderDiscount", nodes)
-            return f"[{discount}(d, o.currency, c) for d in c.discounts.get(o.id, ())]"
+            return f"[{discount}(d, {CURRENCY}) for d in o[{LIST_AT['discounts']}]]"
         if composite == ("Order", "statusHistory"):
             # As the resolver does: an order replayed for a retry shows history to its version.
             self.needs.add("history")
             change = self.function("StatusChange", nodes)
-            return f"[{change}(h, c) for h in c.history.get(o.id, ()) if h.version <= o.version]"
+            version = at("h.version")
+            history = f"o[{LIST_AT['history']}]"
+            return f"[{change}(h) for h in {history} if {version} <= {VERSION}]"
         if composite == ("Order", "changes"):
             self.needs.add("changes")
             change = self.function("OrderChange", nodes)
-            return (
-                f"[{change}(x, o.currency, c) for x in c.changes.get(o.id, ()) "
-                "if x.version <= o.version]"
-            )
+            version = at("x.version")
+            changes = f"o[{LIST_AT['changes']}]"
+            return f"[{change}(x, {CURRENCY}) for x in {changes} if {version} <= {VERSION}]"
         if composite == ("OrderChange", "lines"):
-            return f"[{self.function('OrderChangeLine', nodes)}(ln, cur, c) for ln in x.lines]"
+            line = self.function("OrderChangeLine", nodes)
+            return f"[{line}(ln, cur) for ln in {at('x.lines')}]"
         if composite == ("OrderChange", "discounts"):
             discount = self.function("OrderChangeDiscount", nodes)
-            given = f"[{discount}(g, cur, c) for g in x.discounts]"
-            return f"(None if x.discounts is None else {given})"
+            given = at("x.discounts")
+            return f"(None if {given} is None else [{discount}(g, cur) for g in {given}])"
         if composite == ("OrderChange", "refundAmount"):
-            refund = self._money(nodes, "x.refund_amount", "cur")
-            return f"(None if x.refund_amount is None else {refund})"
+            amount = at("x.refund_amount")
+            refund = self._money(nodes, amount, "cur")
+            return f"(None if {amount} is None else {refund})"
         if composite == ("OrderEdge", "node"):
-            return f"{self.function('Order', nodes)}(r, c)"
+            return f"{self.function('Order', nodes)}(r)"
         if composite == ("OrderConnection", "edges"):
-            return f"[{self.function('OrderEdge', nodes)}(r, c) for r in p[0]]"
+            return f"[{self.function('OrderEdge', nodes)}(r) for r in p[0]]"
         if composite == ("OrderConnection", "pageInfo"):
             return self._object("PageInfo", subfields(nodes, self.fragments, "PageInfo"))
         raise Unsupported(f"{type_name}.{name}")
@@ -270,15 +174,6 @@ class Emitter:
         return "{" + ", ".join(entries) + "}"
 
     def compile(self) -> dict[str, Build]:
-        namespace: dict[str, Any] = {
-            "enc": ids.encode,
-            "fmt": format_minor,
-            "allowed": _allowed,
-            "cursor": reads.page_cursor,
-        }
+        namespace: dict[str, Any] = dict(NAMESPACE)
         exec(compile("\n".join(self.sources), "<compiled query>", "exec"), namespace)
         return {name: namespace[name] for name in namespace if name.startswith("build_")}
-
-
-def _allowed(status: MainStatus) -> list[str]:
-    return [target.value for target in allowed_transitions(status)]

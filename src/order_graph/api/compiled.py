@@ -4,19 +4,20 @@ response straight from the loaded rows, without per-field resolver dispatch.
 A plan covers query operations whose root fields are `order`, `orderByExternalRef`,
 `ordersByIds`, `orders` or `__typename`, with any selection over `Order` (fragments, aliases,
 nested lists), but no directives. Anything else is not compiled, and the standard executor
-answers. At run time the plan calls the same reads as the resolvers (`reads.py`: scopes, store
-binding, argument checks); if one of them would raise, the plan gives up and the standard
-executor answers instead, so errors are always the standard executor's own. A differential
-test runs generated selections through both paths and requires identical results.
+answers. At run time each root first makes the resolvers' checks (`compiled_roots.py`: scopes,
+store binding, argument checks); if one of them would raise, the plan gives up and the standard
+executor answers instead, so errors are always the standard executor's own. Its rows come from
+one statement per root, in one snapshot (storage/fast_reads.py). A differential test runs
+generated selections through both paths and requires identical results.
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, assert_never
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, assert_never
 
 from graphql import (
     DocumentNode,
@@ -33,175 +34,88 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
-from order_graph.api import error_policy, reads
+from order_graph.api import compiled_roots as roots
+from order_graph.api import error_policy, plan_inputs
 from order_graph.api.codegen import Build, Emitter, Unsupported, collect
 from order_graph.api.context import Context
 from order_graph.api.documents import BoundedCache, document_key, weight_of
-from order_graph.api.inputs import OrderFilter
-from order_graph.domain.changes import OrderChangeRecord
-from order_graph.domain.model import (
-    DiscountRecord,
-    ItemRecord,
-    OrderRecord,
-    StatusChangeRecord,
-)
-from order_graph.ops.metrics import COMPILED
-from order_graph.storage import changes as item_store
-from order_graph.storage import orders as store
+from order_graph.ops.metrics import COMPILED_OUTCOMES
+from order_graph.storage import fast_reads
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Children:
-    """The lists under a set of orders, each loaded in one statement when selected."""
-
-    items: Mapping[int, list[ItemRecord]] = field(default_factory=dict)
-    discounts: Mapping[int, list[DiscountRecord]] = field(default_factory=dict)
-    history: Mapping[int, list[StatusChangeRecord]] = field(default_factory=dict)
-    changes: Mapping[int, list[OrderChangeRecord]] = field(default_factory=dict)
-
-
 # --- Roots ------------------------------------------------------------------------------
-
-Fetch = Callable[[Context, dict[str, Any]], Awaitable[Any]]
-Kind = Literal["one", "many", "page", "typename"]
 
 
 @dataclass
 class Root:
-    """One root field: how to fetch its records, and the generated function that shapes them."""
+    """One root field: how to load its rows, and the generated function that shapes them."""
 
     key: str
     node: FieldNode
     definition: GraphQLField | None  # None: __typename
-    fetch: Fetch | None  # None: __typename
-    kind: Kind
+    prepare: roots.Prepare | None  # None: __typename
+    kind: roots.Kind
+    wanted: fast_reads.Wanted = frozenset()
     builder: str = ""
     build: Build | None = None
 
-    def orders(self, got: Any) -> list[OrderRecord]:
-        match self.kind:
-            case "one":
-                return [got] if got is not None else []
-            case "many":
-                return [record for record in got if record is not None]
-            case "page":
-                return list(got[0])
-            case "typename":
-                return []
-            case _:
-                assert_never(self.kind)
-
-    def shape(self, got: Any, children: Children) -> Any:
+    def shape(self, got: Any) -> Any:
         build = self.build
         match self.kind:
             case "typename":
                 return "Query"
             case "one":
                 assert build is not None
-                return None if got is None else build(got, children)
+                return None if got is None else build(got)
             case "many":
                 assert build is not None
-                return [None if record is None else build(record, children) for record in got]
+                return [None if row is None else build(row) for row in got]
             case "page":
                 assert build is not None
-                return build(got, children)
+                return build(got)
             case _:
                 assert_never(self.kind)
 
 
 class Plan:
-    def __init__(self, roots: list[Root], needs: set[str]) -> None:
+    def __init__(self, roots: list[Root]) -> None:
         self.roots = roots
-        self.needs = needs
 
     async def run(self, ctx: Context, variables: VariableValues) -> dict[str, Any] | None:
         """The response data, or None when the standard executor should answer instead."""
-        fetched: list[Any] = []
+        loads: list[roots.Load | None] = []
         for root in self.roots:
-            if root.fetch is None or root.definition is None:
-                fetched.append(None)
+            if root.prepare is None or root.definition is None:
+                loads.append(None)
                 continue
             arguments = get_argument_values(root.definition, root.node, variables)
             try:
-                fetched.append(await root.fetch(ctx, arguments))
+                loads.append(root.prepare(ctx, arguments, root.wanted))
             except GraphQLError:
                 return None
-        pairs = list(zip(self.roots, fetched, strict=True))
-        children = await self._children(ctx, [o for root, got in pairs for o in root.orders(got)])
-        return {root.key: root.shape(got, children) for root, got in pairs}
-
-    async def _children(self, ctx: Context, orders: Sequence[OrderRecord]) -> Children:
-        numbers = list(dict.fromkeys(order.id for order in orders))
-        children = Children()
-        if not numbers or not self.needs:
-            return children
-        async with ctx.db.read() as conn:
-            if "items" in self.needs:
-                children.items = await store.items_by_order(conn, numbers)
-            if "discounts" in self.needs:
-                children.discounts = await store.discounts_by_order(conn, numbers)
-            if "history" in self.needs:
-                children.history = await store.history_by_order(conn, numbers)
-            if "changes" in self.needs:
-                children.changes = await item_store.changes_by_order(conn, numbers)
-        return children
-
-
-async def _one(ctx: Context, a: dict[str, Any]) -> Any:
-    return await reads.order_by_number(ctx, reads.order_number(a["id"]))
-
-
-async def _by_ref(ctx: Context, a: dict[str, Any]) -> Any:
-    return await reads.order_by_external_ref(ctx, a["platform"], a["orderId"])
-
-
-async def _many(ctx: Context, a: dict[str, Any]) -> Any:
-    found = await reads.orders_by_ids(ctx, a["ids"])
-    for entry in found:
-        if isinstance(entry, GraphQLError):
-            raise entry  # a malformed id: the executor reports it at its position
-    return found
-
-
-async def _page(ctx: Context, a: dict[str, Any]) -> Any:
-    return await reads.order_page(ctx, _filter(a.get("filter")), a.get("first"), a.get("after"))
-
-
-ROOTS: dict[str, tuple[Fetch, Kind, str]] = {
-    "order": (_one, "one", "Order"),
-    "orderByExternalRef": (_by_ref, "one", "Order"),
-    "ordersByIds": (_many, "many", "Order"),
-    "orders": (_page, "page", "OrderConnection"),
-}
+        statements = sum(load is not None for load in loads)
+        fetched: list[Any] = [None] * len(loads)
+        if statements:
+            async with ctx.db.snapshot(statements) as found:
+                for n, load in enumerate(loads):
+                    if load is not None:
+                        fetched[n] = await load(found)
+        return {root.key: root.shape(got) for root, got in zip(self.roots, fetched, strict=True)}
 
 
 def _root(key: str, nodes: list[FieldNode], query_type: GraphQLObjectType, emit: Emitter) -> Root:
     name = nodes[0].name.value
     if name == "__typename":
         return Root(key, nodes[0], None, None, "typename")
-    if name not in ROOTS or len(nodes) > 1:
+    if name not in roots.ROOTS or len(nodes) > 1:
         raise Unsupported(f"Query.{name}")
-    fetch, kind, type_name = ROOTS[name]
+    prepare, kind, type_name = roots.ROOTS[name]
+    emit.needs = set()  # the lists under this root only
     builder = emit.function(type_name, nodes)
-    return Root(key, nodes[0], query_type.fields[name], fetch, kind, builder)
-
-
-def _filter(value: dict[str, Any] | None) -> OrderFilter | None:
-    """graphql-core coerces the input object to a dict keyed by GraphQL names."""
-    if value is None:
-        return None
-    return OrderFilter(
-        store_ids=value.get("storeIds"),
-        main_statuses=value.get("mainStatuses"),
-        sub_statuses=value.get("subStatuses"),
-        channels=value.get("channels"),
-        customer_id=value.get("customerId"),
-        created_after=value.get("createdAfter"),
-        created_before=value.get("createdBefore"),
-        due_within_minutes=value.get("dueWithinMinutes"),
-    )
+    wanted = frozenset(emit.needs)
+    return Root(key, nodes[0], query_type.fields[name], prepare, kind, wanted, builder)
 
 
 def compile_plan(
@@ -230,7 +144,7 @@ def compile_plan(
     functions = emit.compile()
     for root in roots:
         root.build = functions.get(root.builder)
-    return Plan(roots, emit.needs), operation
+    return Plan(roots), operation
 
 
 @dataclass(frozen=True)
@@ -238,6 +152,10 @@ class Compiled:
     plan: Plan
     operation: OperationDefinitionNode
     document: DocumentNode
+    # The query's cost when no variable can change it (else None: computed per request).
+    cost: int | None = None
+    # The variables, when plain enough to coerce without graphql-core.
+    plain: plan_inputs.Plain | None = None
 
 
 class PlanCache:
@@ -269,7 +187,11 @@ class PlanCache:
         if made is None:
             self._uncompilable.put(key, True, 1)
             return None
-        return self._plans.put(key, Compiled(made[0], made[1], document), weight_of(document))
+        plan, operation = made
+        cost = plan_inputs.static_cost(document, operation)
+        plain = plan_inputs.plain_variables(operation)
+        compiled = Compiled(plan, operation, document, cost, plain)
+        return self._plans.put(key, compiled, weight_of(document))
 
 
 _caches: weakref.WeakKeyDictionary[object, PlanCache] = weakref.WeakKeyDictionary()
@@ -282,29 +204,42 @@ def plan_cache(schema: object) -> PlanCache:
     return cache
 
 
+def _coerced(
+    compiled: Compiled, schema: GraphQLSchema, raw_variables: dict[str, Any]
+) -> VariableValues | None:
+    definitions = compiled.operation.variable_definitions or ()
+    variables = get_variable_values(schema, definitions, raw_variables)
+    return None if isinstance(variables, list) else variables
+
+
 async def run_compiled(
     compiled: Compiled, schema: GraphQLSchema, context: Context, raw_variables: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The response data, or None when the standard executor should answer. An unavailable
     database raises: the executor would only wait for it again."""
-    variables = get_variable_values(
-        schema, compiled.operation.variable_definitions or (), raw_variables
+    plain = compiled.plain
+    simple = None if plain is None else plan_inputs.coerced(plain, raw_variables)
+    variables = (
+        _coerced(compiled, schema, raw_variables)
+        if simple is None
+        # The arguments read only the coerced values (their sources serve literal defaults).
+        else VariableValues({}, simple)
     )
-    if isinstance(variables, list):  # invalid variables: the executor reports them
-        COMPILED.labels("refused").inc()
+    if variables is None:  # invalid variables: the executor reports them
+        COMPILED_OUTCOMES["refused"].inc()
         return None
     try:
         data = await compiled.plan.run(context, variables)
     except Exception as exc:
         if error_policy.is_unavailable(exc):
-            COMPILED.labels("unavailable").inc()
+            COMPILED_OUTCOMES["unavailable"].inc()
             raise
         # The executor runs the same reads inside resolvers, where a failure is masked and
         # logged under the request id as usual; here it is a bug of the compiled path.
-        COMPILED.labels("failed").inc()
+        COMPILED_OUTCOMES["failed"].inc()
         logger.warning("the compiled plan failed; the executor answers", exc_info=True)
         return None
-    COMPILED.labels("refused" if data is None else "answered").inc()
+    COMPILED_OUTCOMES["refused" if data is None else "answered"].inc()
     return data
 
 

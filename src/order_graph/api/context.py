@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import strawberry
 from starlette.requests import Request
@@ -24,15 +25,16 @@ class Context:
     service: OrderService
     # Replaced on websockets once `connection_init` has authenticated the connection.
     principal: Principal
-    loaders: Loaders = field(init=False)
     # Absent where no subscription can run (e.g. executing the schema in a batch job).
     hub: EventHub | None = None
     request_id: str = ""
     # Set by strawberry from a websocket's `connection_init` payload.
     connection_params: dict[str, object] | None = None
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db)
+    @cached_property
+    def loaders(self) -> Loaders:
+        """Made on first use: the compiled path never needs any."""
+        return Loaders(self.db)
 
 
 Info = strawberry.Info[Context, None]

@@ -26,7 +26,7 @@ from order_graph.api.bounds import variables_problem
 from order_graph.api.compiled import plan_cache, run_compiled
 from order_graph.api.context import Context
 from order_graph.api.limits import query_cost
-from order_graph.ops.metrics import ERRORS, LATENCY, REQUESTS, operation_label
+from order_graph.ops.metrics import ERRORS, operation_label, served
 
 
 async def answer(
@@ -54,10 +54,12 @@ async def answer(
     if compiled is None or variables_problem(variables) is not None:
         return None
     operation = compiled.operation.name.value if compiled.operation.name else None
-    try:
-        cost = query_cost(compiled.document, operation, variables)
-    except GraphQLError:  # a list over its bound: the executor reports it
-        return None
+    cost = compiled.cost
+    if cost is None:
+        try:
+            cost = query_cost(compiled.document, operation, variables)
+        except GraphQLError:  # a list over its bound: the executor reports it
+            return None
     if cost > max_cost:
         return None
     context = await make_context()  # only now: a miss leaves building it to the executor
@@ -75,9 +77,9 @@ async def answer(
         if data is None:
             return None
         body = {"data": data}
-    label = operation_label(operation)
-    REQUESTS.labels(label, "query", outcome).inc()
-    LATENCY.labels(label, "query").observe(time.perf_counter() - started)
+    requests, latency = served(operation_label(operation), "query", outcome)
+    requests.inc()
+    latency.observe(time.perf_counter() - started)
     log = {"operation": operation, "client": context.principal.name, "outcome": outcome}
     request.state.log = log
     return Response(orjson.dumps({**body, "extensions": extensions}), media_type="application/json")

@@ -41,7 +41,7 @@ def _due_before(minutes: int | None, now: datetime) -> datetime | None:
     return now + timedelta(minutes=minutes)
 
 
-def _order_query(
+def order_query(
     filter: OrderFilter | None, principal: Principal, now: datetime
 ) -> store.OrderQuery:
     if filter is None:
@@ -93,6 +93,19 @@ async def orders_by_ids(
     ]
 
 
+def page_bounds(first: int | None, after: str | None) -> tuple[int, int | None]:
+    """The page's size, and the id its orders come before (None: from the newest)."""
+    first = DEFAULT_PAGE if first is None else first
+    if not 1 <= first <= MAX_PAGE:
+        raise bad_input(f"first must be from 1 to {MAX_PAGE}.")
+    if after is None:
+        return first, None
+    try:
+        return first, ids.decode_as("OrderCursor", after)
+    except ids.BadId:
+        raise bad_input("Not a cursor from this list.") from None
+
+
 def page_cursor(record: OrderRecord) -> str:
     return ids.encode("OrderCursor", record.id)
 
@@ -102,17 +115,9 @@ async def order_page(
 ) -> tuple[list[OrderRecord], bool]:
     """Newest first: the page, and whether there is another after it."""
     require_scope(ctx.principal, Scope.ORDERS_READ)
-    first = DEFAULT_PAGE if first is None else first
-    if not 1 <= first <= MAX_PAGE:
-        raise bad_input(f"first must be from 1 to {MAX_PAGE}.")
-    before_id = None
-    if after is not None:
-        try:
-            before_id = ids.decode_as("OrderCursor", after)
-        except ids.BadId:
-            raise bad_input("Not a cursor from this list.") from None
+    first, before_id = page_bounds(first, after)
     async with ctx.db.read() as conn:
-        query = _order_query(filter, ctx.principal, ctx.service.clock())
+        query = order_query(filter, ctx.principal, ctx.service.clock())
         records = await store.list_orders(conn, query, first + 1, before_id)
     ctx.loaders.prime(records[:first])
     return records[:first], len(records) > first

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +34,8 @@ def capped(text: str, limit: int) -> str:
 def _escaped(text: str) -> str:
     """No control characters in a readable line: a newline in a caller's path would start what
     looks like a log line of its own."""
+    if text.isascii() and text.isprintable():  # the usual case, checked in C
+        return text
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
@@ -56,6 +60,16 @@ class JsonFormatter(logging.Formatter):
 class ReadableFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """As logging's, with the date and time formatted once a second, not once a line."""
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"  # logging's default_msec_format
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         return _escaped(capped(super().formatMessage(record), MAX_MESSAGE))
@@ -80,7 +94,9 @@ def logging_config(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": {"()": f"order_graph.ops.logs.{formatter}"}},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default"}},
+        "handlers": {
+            "default": {"class": "order_graph.ops.logs.BatchedStream", "formatter": "default"}
+        },
         "root": {"handlers": ["default"], "level": level},
         "loggers": {
             "uvicorn": {"handlers": [], "propagate": True},
@@ -90,13 +106,66 @@ def logging_config(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
     }
 
 
+FLUSH_SECONDS = 0.1
+MAX_PENDING = 256
+
+
+class BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr, written in batches: inside the event loop, lines wait up to FLUSH_SECONDS for
+    the ones after them (a write and a flush per request line were system calls on every
+    request). A warning or worse, a full batch, or a line outside the loop flushes at once;
+    so does logging's shutdown at exit."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pending.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING or len(self._pending) >= MAX_PENDING:
+            self.flush()
+        elif not self._scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._scheduled = True
+            loop.call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            self._scheduled = False
+            if self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                self.stream.write(text)
+            super().flush()
+
+
+def lean_log_records() -> None:
+    """Log records without what no line of ours shows: the caller's source line (a walk up
+    the stack per record), the thread's and process's names and ids (`getpid` is a system
+    call). Process-wide: for the server, whose formats (above) use none of them."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def request_id_from(scope: Scope) -> str:
     """The caller's `X-Request-Id` when it is a plain token (letters, digits, `._:/+=@-`, at
     most 128), else one of our own: it is echoed in headers, errors and log lines."""
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
             return str(value.decode())
-    return uuid.uuid4().hex
+    # As random as uuid4's hex, without a system call for it (ids need not be secret).
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestLog:

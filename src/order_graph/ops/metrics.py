@@ -3,8 +3,10 @@ to PROMETHEUS_MULTIPROC_DIR and `/metrics` adds them up (prometheus-client multi
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -76,6 +78,21 @@ POOL_IN_USE = Gauge(
 
 _MAX_OPERATION_NAMES = 200
 _operation_names: set[str] = set()
+
+
+@functools.lru_cache(maxsize=4096)
+def served(operation: str, kind: str, outcome: str) -> tuple[Any, Any]:
+    """The request counter's and the latency histogram's series for these labels, looked up
+    once: `labels()` takes a lock and builds its key on every call. `operation` is bounded by
+    `operation_label`."""
+    return REQUESTS.labels(operation, kind, outcome), LATENCY.labels(operation, kind)
+
+
+# The compiled path's outcomes, as COMPILED describes them.
+COMPILED_OUTCOMES = {
+    outcome: COMPILED.labels(outcome)
+    for outcome in ("answered", "refused", "unavailable", "failed")
+}
 
 
 def operation_label(name: str | None) -> str:

@@ -8,9 +8,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from order_graph.storage.fast_reads import PostgresReads, Reads
+from order_graph.storage.fast_reads_sqlite import SqliteReads
+from order_graph.storage.read_lane import ReadLane
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,17 @@ class Database:
                 "pool_timeout": timeouts.checkout,
                 "connect_args": _connect_args(timeouts),
             }
+        # orjson for JSON (the stdlib's decoder is a visible share of a list's CPU); on
+        # asyncpg the dialect installs it as the driver's codec, so JSONB arrives decoded also
+        # on the raw connections of `snapshot`, inside records too.
+        options["json_deserializer"] = orjson.loads
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        self._lane = (
+            None
+            if self.is_sqlite
+            else ReadLane(self.engine, max(1, pool_size // 2), timeouts.checkout)
+        )
+
         # Readiness probes keep a connection of their own (more only while probes overlap), so
         # a busy pool does not read as an outage, and a full server does not either.
         self.probe: AsyncEngine = (
@@ -84,11 +100,55 @@ class Database:
         async with self.reader.connect() as connection:
             yield connection
 
+    @asynccontextmanager
+    async def snapshot(self, statements: int = 1) -> AsyncIterator[Reads]:
+        """The compiled queries' reads (storage/fast_reads.py). On PostgreSQL they run on a
+        driver connection of the read lane: one statement sees one snapshot, and more than
+        one share a REPEATABLE READ READ ONLY transaction."""
+        if self._lane is None:
+            async with self.read() as connection:
+                yield SqliteReads(connection)
+            return
+        pooled = await self._lane.acquire()
+        driver: asyncpg.Connection = pooled.driver_connection
+        try:
+            if statements == 1:
+                yield PostgresReads(driver)
+            else:
+                async with driver.transaction(isolation="repeatable_read", readonly=True):
+                    yield PostgresReads(driver)
+        except Exception as exc:
+            lost = isinstance(exc, TimeoutError | OSError) or (
+                isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError)
+                and driver.is_closed()
+            )
+            if not lost:
+                self._lane.release(pooled)
+                raise
+            # As `_stalled_is_disconnected` and SQLAlchemy's disconnect handling do: this
+            # connection is cut, and every one opened before it is replaced.
+            driver.terminate()
+            self.engine.sync_engine.pool._invalidate(pooled, exc)
+            await self._lane.discard(pooled)
+            if isinstance(exc, TimeoutError):
+                raise
+            raise ConnectionError("the database connection was lost") from exc
+        except BaseException:
+            # Cancelled mid-statement: the connection's state is unknown.
+            driver.terminate()
+            pooled.invalidate()
+            await self._lane.discard(pooled)
+            raise
+        self._lane.release(pooled)
+
     def connections_in_use(self) -> int:
         pool = self.engine.sync_engine.pool
-        return int(getattr(pool, "checkedout", lambda: 0)())
+        lent = 0 if self._lane is None else self._lane.idle  # kept by the lane, not in use
+        return int(getattr(pool, "checkedout", lambda: 0)()) - lent
 
     async def dispose(self) -> None:
+        if self._lane is not None:
+            await self._lane.close()
         await self.engine.dispose()
         if self.probe is not self.engine:
             await self.probe.dispose()
