@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from order_graph.storage.database import Database
 from tests.conftest import FRAGMENTS, GraphQLClient
@@ -107,8 +106,9 @@ class StatementCounter:
 
 @pytest.fixture
 def statements(db: Database) -> Iterator[StatementCounter]:
-    """Counts the SQL statements the app sends from here on."""
+    """Counts the SQL statements the app sends from here on, on every path (the compiled
+    reads' driver connections included)."""
     counter = StatementCounter()
-    event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
+    stop = db.observe_statements(counter)
     yield counter
-    event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
+    stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from order_graph.storage.fast_reads import PostgresReads, Reads
+from order_graph.storage.fast_reads import Connection, PostgresReads, Reads
 from order_graph.storage.fast_reads_sqlite import SqliteReads
 from order_graph.storage.read_lane import ReadLane
 
@@ -84,6 +84,23 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._observers: list[Callable[..., None]] = []
+
+    def observe_statements(self, observer: Callable[..., None]) -> Callable[[], None]:
+        """Calls `observer` for every statement sent from now on, on every path: SQLAlchemy's
+        and the driver connections of `snapshot`. For tests and diagnostics (the statement
+        counts of a request); while none is registered it costs nothing. Returns `stop`."""
+        event.listen(self.engine.sync_engine, "before_cursor_execute", observer)
+        self._observers.append(observer)
+
+        def stop() -> None:
+            event.remove(self.engine.sync_engine, "before_cursor_execute", observer)
+            self._observers.remove(observer)
+
+        return stop
+
+    def _observed(self, driver: asyncpg.Connection) -> Connection:
+        return _Observed(driver, tuple(self._observers)) if self._observers else driver
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -113,10 +130,10 @@ class Database:
         driver: asyncpg.Connection = pooled.driver_connection
         try:
             if statements == 1:
-                yield PostgresReads(driver)
+                yield PostgresReads(self._observed(driver))
             else:
                 async with driver.transaction(isolation="repeatable_read", readonly=True):
-                    yield PostgresReads(driver)
+                    yield PostgresReads(self._observed(driver))
         except Exception as exc:
             lost = isinstance(exc, TimeoutError | OSError) or (
                 isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError)
@@ -184,3 +201,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+class _Observed:
+    """A driver connection that tells the observers of each statement before sending it (as
+    SQLAlchemy's `before_cursor_execute` does; asyncpg's own query loggers run later, from the
+    event loop, after the answer may have been counted)."""
+
+    def __init__(self, driver: asyncpg.Connection, observers: tuple[Callable[..., None], ...]):
+        self._driver = driver
+        self._observers = observers
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        for observer in self._observers:
+            observer(query)
+        return list(await self._driver.fetch(query, *args))
