@@ -91,6 +91,16 @@ class ItemsOutcome:
     preview: Preview | None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Created:
+    """A create's result; `items` are the new order's lines as stored (None: an existing
+    order was returned), so the answer needs no read after the commit."""
+
+    order: OrderRecord
+    created: bool
+    items: list[ItemRecord] | None = None
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -116,6 +126,13 @@ class OrderService:
     async def create_order(
         self, principal: Principal, command: CreateOrder, idempotency_key: str | None
     ) -> tuple[OrderRecord, bool]:
+        found = await self.create(principal, command, idempotency_key)
+        return found.order, found.created
+
+    async def create(
+        self, principal: Principal, command: CreateOrder, idempotency_key: str | None
+    ) -> Created:
+        """Creates the order, or finds the one this key or externalRef made before."""
         access.may_create_in(principal, command.store_id).enforce(("input", "storeId"))
         _check_key(idempotency_key)
         request_hash = (
@@ -123,12 +140,13 @@ class OrderService:
         )
         actor = principal.name
 
-        async def attempt(conn: AsyncConnection) -> tuple[OrderRecord, bool]:
+        async def attempt(conn: AsyncConnection) -> Created:
             if idempotency_key is not None:
                 remembered = await idempotency.recall(conn, actor, "createOrder", idempotency_key)
                 if remembered is not None:
                     _same_request(remembered.request_hash, request_hash)
-                    return remembered.result or await _existing(conn, remembered.order_id), False
+                    order = remembered.result or await _existing(conn, remembered.order_id)
+                    return Created(order, False)
             if command.external_platform is not None and command.external_order_id is not None:
                 existing = await store.find_by_external_ref(
                     conn, command.external_platform, command.external_order_id
@@ -137,14 +155,14 @@ class OrderService:
                     access.may_reuse_external_ref(principal, existing.store_id).enforce(
                         ("input", "externalRef")
                     )
-                    return existing, False
+                    return Created(existing, False)
             status = command.initial_status or MainStatus.CREATED
             known = command.sub_status is None or await sub_statuses.is_defined(
                 conn, status, command.sub_status
             )
             draft = validate_create(command, known)
             now = self.clock()
-            order = await store.insert_order(conn, draft, actor, now)
+            order, items = await store.insert_order(conn, draft, actor, now)
             await store.insert_status_change(
                 conn,
                 StatusChangeRecord(
@@ -157,7 +175,7 @@ class OrderService:
                     conn, actor, "createOrder", idempotency_key, request_hash, order.id, now
                 )
             await self._record(conn, EventType.CREATED, None, order, actor)
-            return order, True
+            return Created(order, True, items)
 
         return await self._write(attempt)
 

@@ -83,12 +83,13 @@ class Mutation:
     ) -> CreateOrderPayload:
         ctx = info.context
         try:
-            record, created = await ctx.service.create_order(
-                ctx.principal, input.command(), idempotency_key
-            )
+            found = await ctx.service.create(ctx.principal, input.command(), idempotency_key)
         except Rejected as rejected:
             return CreateOrderPayload(order=None, created=False, errors=payload_errors(rejected))
-        return CreateOrderPayload(order=_shown(info, record), created=created, errors=[])
+        if found.items is not None:
+            # The lines just written, as stored: the answer's `items` need no read after commit.
+            ctx.loaders.items.prime(found.order.id, found.items)
+        return CreateOrderPayload(order=_shown(info, found.order), created=found.created, errors=[])
 
     @strawberry.mutation
     async def transition_order(
