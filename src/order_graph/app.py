@@ -31,7 +31,7 @@ from order_graph.api.catch_all import CatchAll
 from order_graph.api.context import Context
 from order_graph.api.limits import Limits
 from order_graph.api.origins import Origins, parse_origins
-from order_graph.api.persisted import TrustedDocuments
+from order_graph.api.persisted import TrustedDocuments, refuse_websocket
 from order_graph.api.schema import build_schema
 from order_graph.api.security_headers import SecurityHeaders
 from order_graph.api.subgraph import build_subgraph_schema
@@ -205,6 +205,7 @@ class GraphQLApp(SpecView):
             )
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from None
+        refuse_websocket(context.principal)  # held to registered documents (persisted.py)
         assert isinstance(context.request, WebSocket)
         self.auth.watch(key, context.request)  # closed with 4403 once the key is revoked
         state = context.request.state

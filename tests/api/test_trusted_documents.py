@@ -13,12 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from gql.transport.exceptions import TransportError
 
 from order_graph.api.official import official_documents
 from tests.api.conftest import order_input
 from tests.support.apps import in_process
-from tests.support.clients import bearer
+from tests.support.clients import bearer, close_code, ws_session
 from tests.support.keys import cli, new_client
+from tests.support.servers import running_server
 
 CREATE = """mutation Create($input: CreateOrderInput!) {
   createOrder(input: $input) { order { id } errors { code } }
@@ -156,3 +158,19 @@ def test_a_document_that_cannot_run_is_not_registered(postgres_url: str, tmp_pat
     assert "noSuchField" in done.stderr
     assert "not registered" in done.stderr
     assert "Broken" not in cli(postgres_url, "documents", "list").stdout
+
+
+async def test_a_restricted_client_cannot_open_a_websocket(postgres_url: str) -> None:
+    """Its operations there would be text: it subscribes over HTTP by documentId instead."""
+    created = cli(postgres_url, "clients", "create", "--name", f"kiosk-{uuid.uuid4().hex[:8]}",
+                  "--scopes", "events:read", "--trusted-documents-only", "--json")  # fmt: skip
+    kiosk = json.loads(created.stdout.strip().splitlines()[-1])["key"]
+    with running_server(
+        postgres_url, ORDER_GRAPH_AUTH="required", ORDER_GRAPH_DB_POOL_SIZE="2"
+    ) as server:
+        with pytest.raises(TransportError) as refused:
+            async with ws_session(server.ws_url, kiosk):
+                pass
+        assert close_code(refused.value) == 4403
+        async with ws_session(server.ws_url, new_client(postgres_url, "events:read")) as ws:
+            assert ws is not None  # an unrestricted client's socket opens

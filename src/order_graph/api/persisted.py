@@ -9,8 +9,10 @@ under that id: an official one (`official.py`) or one an admin registered with
 id is the SHA-256 of the text, so it can never stand for another text). An unknown id is
 refused with PERSISTED_QUERY_NOT_FOUND (HTTP 400). A client created or set with
 `--trusted-documents-only` may send nothing else: any other document is refused with
-TRUSTED_DOCUMENTS_ONLY (HTTP 403). A registered text is parsed and validated the first time a
-process runs it and then comes from the document cache, like any repeated document.
+TRUSTED_DOCUMENTS_ONLY (HTTP 403), and may not open a websocket, whose messages carry text
+(it subscribes over HTTP, with graphql-sse or multipart, by documentId). A registered text
+is parsed and validated the first time a process runs it and then comes from the document
+cache, like any repeated document.
 
 APQ:
 A client sends `extensions.persistedQuery = {version: 1, sha256Hash}` without the query; a
@@ -29,6 +31,7 @@ from collections import OrderedDict
 from typing import Any
 
 import orjson
+from strawberry.exceptions import ConnectionRejectionError
 
 from order_graph.api.documents import BoundedCache
 from order_graph.api.http_spec import Refused
@@ -151,6 +154,18 @@ class TrustedDocuments:
         if text is not None:
             self._registered.put(digest, text, len(text))
         return text
+
+
+def refuse_websocket(principal: Principal) -> None:
+    """A websocket's operations carry their text: not for a client held to registered ones."""
+    if principal.trusted_documents_only:
+        raise ConnectionRejectionError(
+            {
+                "message": "This client may send registered documents only: subscribe over "
+                "HTTP (graphql-sse or multipart) with their documentId.",
+                "code": "TRUSTED_DOCUMENTS_ONLY",
+            }
+        )
 
 
 def _document_id(value: Any) -> str:
