@@ -36,7 +36,7 @@ from order_graph.events import log
 from order_graph.preview import DryRun, Preview, RolledBack, preview_of
 from order_graph.storage import changes as item_store
 from order_graph.storage import deadlines as deadline_store
-from order_graph.storage import idempotency, races, sub_statuses
+from order_graph.storage import idempotency, races, sub_statuses, writes
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
@@ -162,13 +162,7 @@ class OrderService:
             )
             draft = validate_create(command, known)
             now = self.clock()
-            order, items = await store.insert_order(conn, draft, actor, now)
-            await store.insert_status_change(
-                conn,
-                StatusChangeRecord(
-                    order.id, None, order.main_status, None, order.sub_status, None, actor, now, 1
-                ),
-            )
+            order, items = await writes.insert_order(conn, draft, actor, now)
             await deadline_store.enter(conn, order, None, now)
             if idempotency_key is not None:
                 await idempotency.remember(
@@ -231,7 +225,7 @@ class OrderService:
         async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             items = (await store.items_by_order(conn, [order_id]))[order_id]
             drafts, change = lifecycle.replace_discounts(order, items, discounts)
-            await store.replace_discounts(conn, order_id, drafts, [item.id for item in items])
+            await writes.replace_discounts(conn, order_id, drafts, [item.id for item in items])
             return change
 
         return await self._change(
@@ -438,22 +432,15 @@ class OrderService:
         change: Change,
         reason: str | None,
     ) -> OrderRecord:
-        updated = await store.update_order(conn, order, change.values, self.clock())
+        now = self.clock()
+        history = None
         if change.status_change:
-            await store.insert_status_change(
-                conn,
-                StatusChangeRecord(
-                    order.id,
-                    order.main_status,
-                    updated.main_status,
-                    order.sub_status,
-                    updated.sub_status,
-                    reason,
-                    actor,
-                    updated.updated_at,
-                    updated.version,
-                ),
-            )
+            planned = dataclasses.replace(order, **change.values, version=order.version + 1)
+            history = StatusChangeRecord(
+                order.id, order.main_status, planned.main_status, order.sub_status,
+                planned.sub_status, reason, actor, now, planned.version,
+            )  # fmt: skip
+        updated = await writes.update_order(conn, order, change.values, now, history)
         if change.record is not None:
             draft = change.record
             await item_store.insert_change(

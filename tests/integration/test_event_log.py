@@ -14,6 +14,7 @@ from order_graph.events import log
 from order_graph.events.hub import EventHub
 from order_graph.service import OrderService, utc_now
 from order_graph.storage import orders as store
+from order_graph.storage import writes
 from order_graph.storage.database import Database
 from tests.unit.test_validation import a_command
 
@@ -35,7 +36,7 @@ async def slow_writer(db: Database, order: OrderRecord, seed: int) -> None:
         async with db.write() as conn:
             current = await store.get_order(conn, order.id, for_update=True)
             assert current is not None
-            updated = await store.update_order(conn, current, {"remark": f"{n}"}, utc_now())
+            updated = await writes.update_order(conn, current, {"remark": f"{n}"}, utc_now())
             await log.append(conn, EventType.UPDATED, current, updated, "writer")
             if rng.random() < 0.3:
                 await asyncio.sleep(rng.random() * 0.004)  # a slow commit, not synchronisation

@@ -43,6 +43,12 @@ class Driver:
         except Exception as error:
             raise await self._translated(sql, error) from error
 
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        try:
+            return await self._driver.fetchval(sql, *args)
+        except Exception as error:
+            raise await self._translated(sql, error) from error
+
     async def execute(self, sql: str, *args: Any) -> str:
         """The command's status, e.g. `UPDATE 1`."""
         try:

@@ -4,28 +4,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, insert, select, update
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
 from order_graph.domain.model import (
     Channel,
-    DiscountDraft,
     DiscountRecord,
     ItemRecord,
-    OrderDraft,
     OrderRecord,
     StatusChangeRecord,
 )
 from order_graph.domain.status import MainStatus
 from order_graph.storage import codes, deadlines, driver
-from order_graph.storage.json import dumps
 from order_graph.storage.tables import order_discounts, order_items, orders, status_changes
 
 
@@ -147,202 +143,6 @@ async def list_orders(
 ) -> list[OrderRecord]:
     rows = await conn.execute(list_statement(query, first, before_id))
     return [order_from_row(row) for row in rows]
-
-
-_ORDER_INSERTED = [c.name for c in orders.c if c.name not in {"id", "refunded_total"}]
-_PG_INSERT_ORDER = (
-    f"INSERT INTO orders ({', '.join(_ORDER_INSERTED)}) VALUES "
-    f"({', '.join(f'${n}' for n in range(1, len(_ORDER_INSERTED) + 1))}) RETURNING id"
-)
-_PG_INSERT_ITEMS = (
-    "INSERT INTO order_items (order_id, position, sku_id, name, quantity, unit_price, "
-    "line_total, attributes) SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], "
-    "$5::int[], $6::bigint[], $7::bigint[], $8::jsonb[]) RETURNING id, position"
-)
-_PG_INSERT_DISCOUNTS = (
-    "INSERT INTO order_discounts (order_id, position, kind, code, description, amount, item_id, "
-    "funded_by) SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], "
-    "$6::bigint[], $7::bigint[], $8::text[])"
-)
-_INSERT_ITEMS = insert(order_items).returning(order_items.c.id, sort_by_parameter_order=True)
-
-
-async def insert_order(
-    conn: AsyncConnection, draft: OrderDraft, actor: str, now: datetime
-) -> tuple[OrderRecord, list[ItemRecord]]:
-    """The order and its lines as stored: one statement each (and one for its discounts)."""
-    totals = draft.totals
-    values: dict[str, Any] = {
-        "version": 1,
-        "store_id": draft.store_id,
-        "channel": draft.channel,
-        "fulfillment_type": draft.fulfillment_type,
-        "currency": draft.currency,
-        "main_status": draft.main_status,
-        "sub_status": draft.sub_status,
-        "items_total": totals.items_total,
-        "discount_total": totals.discount_total,
-        "delivery_fee": totals.delivery_fee,
-        "packaging_fee": totals.packaging_fee,
-        "payable_total": totals.payable_total,
-        "external_platform": draft.external_platform,
-        "external_order_id": draft.external_order_id,
-        "customer_id": draft.customer_id,
-        "remark": draft.remark,
-        "attributes": draft.attributes,
-        "created_by": actor,
-        "created_at": now,
-        "updated_at": now,
-    }
-    pg = await driver.of(conn)
-    if pg is not None:
-        row = [dumps(v) if k == "attributes" else v for k, v in values.items()]
-        order_id = (await pg.fetch(_PG_INSERT_ORDER, *row))[0][0]
-        lines = draft.items
-        returned = await pg.fetch(
-            _PG_INSERT_ITEMS,
-            order_id,
-            list(range(len(lines))),
-            [item.sku_id for item in lines],
-            [item.name for item in lines],
-            [item.quantity for item in lines],
-            [item.unit_price for item in lines],
-            [item.line_total for item in lines],
-            [dumps(item.attributes) for item in lines],
-        )
-        item_ids = [r[0] for r in sorted(returned, key=lambda r: int(r[1]))]
-    else:
-        order_id = (await conn.execute(insert(orders).returning(orders.c.id), values)).scalar_one()
-        item_rows = [
-            {
-                "order_id": order_id,
-                "position": position,
-                "sku_id": item.sku_id,
-                "name": item.name,
-                "quantity": item.quantity,
-                "unit_price": item.unit_price,
-                "line_total": item.line_total,
-                "attributes": item.attributes,
-            }
-            for position, item in enumerate(draft.items)
-        ]
-        item_ids = list((await conn.execute(_INSERT_ITEMS, item_rows)).scalars())
-    await insert_discounts(conn, order_id, draft.discounts, item_ids)
-    items = [
-        ItemRecord(
-            item_id,
-            order_id,
-            position,
-            item.sku_id,
-            item.name,
-            item.quantity,
-            item.unit_price,
-            item.line_total,
-            item.attributes,
-        )
-        for position, (item_id, item) in enumerate(zip(item_ids, draft.items, strict=True))
-    ]
-    return OrderRecord(id=order_id, **values), items
-
-
-async def insert_discounts(
-    conn: AsyncConnection, order_id: int, discounts: Sequence[DiscountDraft], item_ids: list[int]
-) -> None:
-    if not discounts:
-        return
-    targets = [None if d.item_index is None else item_ids[d.item_index] for d in discounts]
-    pg = await driver.of(conn)
-    if pg is not None:
-        await pg.execute(
-            _PG_INSERT_DISCOUNTS,
-            order_id,
-            list(range(len(discounts))),
-            [d.kind for d in discounts],
-            [d.code for d in discounts],
-            [d.description for d in discounts],
-            [d.amount for d in discounts],
-            targets,
-            [d.funded_by for d in discounts],
-        )
-        return
-    rows = [
-        {
-            "order_id": order_id,
-            "position": position,
-            "kind": d.kind,
-            "code": d.code,
-            "description": d.description,
-            "amount": d.amount,
-            "item_id": target,
-            "funded_by": d.funded_by,
-        }
-        for position, (d, target) in enumerate(zip(discounts, targets, strict=True))
-    ]
-    await conn.execute(insert(order_discounts), rows)
-
-
-async def replace_discounts(
-    conn: AsyncConnection, order_id: int, discounts: Sequence[DiscountDraft], item_ids: list[int]
-) -> None:
-    await conn.execute(order_discounts.delete().where(order_discounts.c.order_id == order_id))
-    await insert_discounts(conn, order_id, discounts, item_ids)
-
-
-async def update_order(
-    conn: AsyncConnection, order: OrderRecord, values: dict[str, Any], now: datetime
-) -> OrderRecord:
-    """Writes `values` and bumps the version; the WHERE on version guards any unlocked race."""
-    version = order.version + 1
-    pg = await driver.of(conn)
-    if pg is not None:
-        names = tuple(values)
-        args = [dumps(v) if k == "attributes" else v for k, v in values.items()]
-        status = await pg.execute(_pg_update(names), order.id, order.version, version, now, *args)
-        count = int(status.rpartition(" ")[2])
-    else:
-        statement = (
-            update(orders)
-            .where(orders.c.id == order.id, orders.c.version == order.version)
-            .values(**values, version=version, updated_at=now)
-        )
-        count = (await conn.execute(statement)).rowcount
-    if count != 1:
-        # Callers hold the order's row lock (or SQLite's write lock), so this cannot happen; if
-        # it did, nothing may be written on top of a version the caller did not see.
-        raise RuntimeError(f"order {order.id} changed under its lock")
-    return replace(order, **values, version=version, updated_at=now)
-
-
-@cache
-def _pg_update(names: tuple[str, ...]) -> str:
-    """One text per set of changed columns (a change kind changes the same ones each time)."""
-    known = orders.c
-    sets = "".join(f", {known[name].name} = ${n}" for n, name in enumerate(names, start=5))
-    return f"UPDATE orders SET version = $3, updated_at = $4{sets} WHERE id = $1 AND version = $2"
-
-
-_PG_INSERT_CHANGE = (
-    "INSERT INTO status_changes (order_id, from_main_status, to_main_status, from_sub_status, "
-    "to_sub_status, reason, actor, occurred_at, version) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-)
-_INSERT_CHANGE = insert(status_changes)
-_CHANGE_COLUMNS = (
-    "order_id", "from_main_status", "to_main_status", "from_sub_status", "to_sub_status",
-    "reason", "actor", "occurred_at", "version",
-)  # fmt: skip
-
-
-async def insert_status_change(conn: AsyncConnection, change: StatusChangeRecord) -> None:
-    row = (
-        change.order_id, change.from_main_status, change.to_main_status, change.from_sub_status,
-        change.to_sub_status, change.reason, change.actor, change.occurred_at, change.version,
-    )  # fmt: skip
-    pg = await driver.of(conn)
-    if pg is not None:
-        await pg.execute(_PG_INSERT_CHANGE, *row)
-        return
-    await conn.execute(_INSERT_CHANGE, dict(zip(_CHANGE_COLUMNS, row, strict=True)))
 
 
 async def items_by_order(
