@@ -12,7 +12,6 @@ and reads as unavailable. On SQLite `of` answers None and the callers use SQLAlc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -56,13 +55,6 @@ class Driver:
         except Exception as error:
             raise await self._translated(sql, error) from error
         return status
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """One round trip for every row (asyncpg pipelines the binds)."""
-        try:
-            await self._driver.executemany(sql, rows)
-        except Exception as error:
-            raise await self._translated(sql, error) from error
 
     async def _translated(self, sql: str, error: Any) -> BaseException:
         """The error as SQLAlchemy would have raised it for this statement."""

@@ -137,7 +137,7 @@ async def insert_order(
         entered = StatusChangeRecord(
             order_id, None, draft.main_status, None, draft.sub_status, None, actor, now, 1
         )
-        await insert_status_change(conn, entered)
+        await _insert_status_change(conn, entered)
     order = OrderRecord(id=order_id, **values)
     items = [
         ItemRecord(
@@ -232,7 +232,7 @@ async def update_order(
         )
         count = (await conn.execute(statement)).rowcount
         if history is not None and count == 1:
-            await insert_status_change(conn, history)
+            await _insert_status_change(conn, history)
     if count != 1:
         # Callers hold the order's row lock (or SQLite's write lock), so this cannot happen; if
         # it did, nothing may be written on top of a version the caller did not see.
@@ -266,11 +266,6 @@ def _change_row(change: StatusChangeRecord) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-_PG_INSERT_CHANGE = (
-    "INSERT INTO status_changes (order_id, from_main_status, to_main_status, from_sub_status, "
-    "to_sub_status, reason, actor, occurred_at, version) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-)
 _INSERT_CHANGE = insert(status_changes)
 _CHANGE_COLUMNS = (
     "order_id", "from_main_status", "to_main_status", "from_sub_status", "to_sub_status",
@@ -278,10 +273,6 @@ _CHANGE_COLUMNS = (
 )  # fmt: skip
 
 
-async def insert_status_change(conn: AsyncConnection, change: StatusChangeRecord) -> None:
-    row = _change_row(change)
-    pg = await driver.of(conn)
-    if pg is not None:
-        await pg.execute(_PG_INSERT_CHANGE, *row)
-        return
-    await conn.execute(_INSERT_CHANGE, dict(zip(_CHANGE_COLUMNS, row, strict=True)))
+async def _insert_status_change(conn: AsyncConnection, change: StatusChangeRecord) -> None:
+    """Through SQLAlchemy: on PostgreSQL's driver path the entry rides along with its write."""
+    await conn.execute(_INSERT_CHANGE, dict(zip(_CHANGE_COLUMNS, _change_row(change), strict=True)))
