@@ -93,12 +93,12 @@ class ItemsOutcome:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Created:
-    """A create's result; `items` are the new order's lines as stored (None: an existing
-    order was returned), so the answer needs no read after the commit."""
+    """A create's result; `stored` is the new order and everything under it as written (None:
+    an existing order was returned), so the answer needs no read after the commit."""
 
     order: OrderRecord
     created: bool
-    items: list[ItemRecord] | None = None
+    stored: writes.Stored | None = None
 
 
 def utc_now() -> datetime:
@@ -162,14 +162,15 @@ class OrderService:
             )
             draft = validate_create(command, known)
             now = self.clock()
-            order, items = await writes.insert_order(conn, draft, actor, now)
+            stored = await writes.insert_order(conn, draft, actor, now)
+            order = stored.order
             await deadline_store.enter(conn, order, None, now)
             if idempotency_key is not None:
                 await idempotency.remember(
                     conn, actor, "createOrder", idempotency_key, request_hash, order.id, now
                 )
             await self._record(conn, EventType.CREATED, None, order, actor)
-            return Created(order, True, items)
+            return Created(order, True, stored)
 
         return await self._write(attempt)
 

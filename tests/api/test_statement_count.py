@@ -51,10 +51,16 @@ class StatementLog:
         self.sent.append(" ".join(statement.split()))
 
 
-CREATE_STANDARD = """
+CREATE_WITH_LISTS = """
 mutation Create($input: CreateOrderInput!) {
   createOrder(input: $input) {
-    created order { id version items { id skuId quantity lineTotal { amount } } } errors { code }
+    created errors { code }
+    order {
+      id version items { id skuId lineTotal { amount } }
+      discounts { id amount { amount } itemId }
+      statusHistory { toMainStatus version }
+      changes { kind }
+    }
   }
 }"""
 PAY = """
@@ -69,7 +75,9 @@ async def test_a_create_answers_from_its_own_writes_and_a_transition_takes_one_l
     log = StatementLog()
     event.listen(db.engine.sync_engine, "before_cursor_execute", log)
     try:
-        created = await gql.execute(CREATE_STANDARD, {"input": order_input(store_id)})
+        discount = {"kind": "COUPON", "amount": "1.00", "itemIndex": 1}
+        new = order_input(store_id, discounts=[discount])
+        created = await gql.execute(CREATE_WITH_LISTS, {"input": new})
         create_sent, log.sent = log.sent, []
         order = created["createOrder"]["order"]
         paid = await gql.execute(PAY, {"id": order["id"]})
@@ -81,9 +89,15 @@ async def test_a_create_answers_from_its_own_writes_and_a_transition_takes_one_l
         ("latte", "56.00"),
         ("bagel", "18.50"),
     ]
+    assert [(d["amount"]["amount"], d["itemId"]) for d in order["discounts"]] == [
+        ("1.00", order["items"][1]["id"])
+    ]
+    assert order["statusHistory"] == [{"toMainStatus": "CREATED", "version": 1}]
+    assert order["changes"] == []
     assert paid["transitionOrder"]["order"] == {"version": 2, "mainStatus": "PAID"}
-    # The answer's items are the rows the transaction wrote: nothing is read back after it.
-    assert not [s for s in create_sent if s.startswith("SELECT") and "order_items" in s]
+    # The answer's lists are the rows the transaction wrote: nothing is read back after it.
+    lists = ("order_items", "order_discounts", "status_changes", "order_changes")
+    assert not [s for s in create_sent if s.startswith("SELECT") and any(t in s for t in lists)]
     if not db.is_sqlite:  # SQLite's driver returns ids one row at a time
         assert sum(s.startswith("INSERT INTO order_items") for s in create_sent) == 1
     # The order is read once, locked, and written once; no statement is sent after commit.

@@ -86,9 +86,14 @@ class Mutation:
             found = await ctx.service.create(ctx.principal, input.command(), idempotency_key)
         except Rejected as rejected:
             return CreateOrderPayload(order=None, created=False, errors=payload_errors(rejected))
-        if found.items is not None:
-            # The lines just written, as stored: the answer's `items` need no read after commit.
-            ctx.loaders.items.prime(found.order.id, found.items)
+        stored = found.stored
+        if stored is not None:
+            # What the transaction wrote: the answer's lists need no read after the commit.
+            loaders, order_id = ctx.loaders, found.order.id
+            loaders.items.prime(order_id, stored.items)
+            loaders.discounts.prime(order_id, stored.discounts)
+            loaders.history.prime(order_id, stored.history)
+            loaders.changes.prime(order_id, [])
         return CreateOrderPayload(order=_shown(info, found.order), created=found.created, errors=[])
 
     @strawberry.mutation

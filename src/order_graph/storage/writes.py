@@ -6,7 +6,7 @@ each write in as few statements as its rows allow; on SQLite through SQLAlchemy 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain.model import (
     DiscountDraft,
+    DiscountRecord,
     ItemRecord,
     OrderDraft,
     OrderRecord,
@@ -24,6 +25,17 @@ from order_graph.domain.model import (
 from order_graph.storage import driver
 from order_graph.storage.json import dumps
 from order_graph.storage.tables import order_discounts, order_items, orders, status_changes
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A new order and what went in with it, as written (it has no item changes yet)."""
+
+    order: OrderRecord
+    items: list[ItemRecord]
+    discounts: list[DiscountRecord]
+    history: list[StatusChangeRecord]
+
 
 _ORDER_INSERTED = [c.name for c in orders.c if c.name not in {"id", "refunded_total"}]
 
@@ -54,19 +66,20 @@ _PG_CREATE = (
     "item_id, funded_by) SELECT o.id, u.position, u.kind, u.code, u.description, u.amount, "
     f"i.id, u.funded_by FROM o CROSS JOIN unnest({_numbered(_N + 8, _DISCOUNTS)}) "
     "AS u(position, kind, code, description, amount, item_index, funded_by) "
-    "LEFT JOIN i ON i.position = u.item_index), "
+    "LEFT JOIN i ON i.position = u.item_index RETURNING id, position), "
     "h AS (INSERT INTO status_changes (order_id, to_main_status, to_sub_status, actor, "
     f"occurred_at, version) SELECT o.id, {_numbered(_N + 15, [''] * 4)}, 1 FROM o) "
-    "SELECT (SELECT id FROM o), (SELECT array_agg(id ORDER BY position) FROM i)"
+    "SELECT (SELECT id FROM o), (SELECT array_agg(id ORDER BY position) FROM i), "
+    "(SELECT array_agg(id ORDER BY position) FROM d)"
 )
 _INSERT_ITEMS = insert(order_items).returning(order_items.c.id, sort_by_parameter_order=True)
 
 
 async def insert_order(
     conn: AsyncConnection, draft: OrderDraft, actor: str, now: datetime
-) -> tuple[OrderRecord, list[ItemRecord]]:
+) -> Stored:
     """The order, its lines and discounts, and its first status history entry (version 1);
-    returns the order and its lines as stored."""
+    returns the new order and everything under it as stored."""
     totals = draft.totals
     values: dict[str, Any] = {
         "version": 1,
@@ -116,7 +129,7 @@ async def insert_order(
             now,
         )
         assert created is not None
-        order_id, item_ids = created[0], list(created[1])
+        order_id, item_ids, discount_ids = created[0], list(created[1]), list(created[2] or ())
     else:
         order_id = (await conn.execute(insert(orders).returning(orders.c.id), values)).scalar_one()
         item_rows = [
@@ -133,12 +146,14 @@ async def insert_order(
             for position, item in enumerate(lines)
         ]
         item_ids = list((await conn.execute(_INSERT_ITEMS, item_rows)).scalars())
-        await insert_discounts(conn, order_id, discounts, item_ids)
+        discount_ids = await insert_discounts(conn, order_id, discounts, item_ids)
         entered = StatusChangeRecord(
             order_id, None, draft.main_status, None, draft.sub_status, None, actor, now, 1
         )
         await _insert_status_change(conn, entered)
     order = OrderRecord(id=order_id, **values)
+    history = [StatusChangeRecord(order_id, None, order.main_status, None, order.sub_status, None,
+                                  actor, now, 1)]  # fmt: skip
     items = [
         ItemRecord(
             item_id,
@@ -153,25 +168,34 @@ async def insert_order(
         )
         for position, (item_id, item) in enumerate(zip(item_ids, lines, strict=True))
     ]
-    return order, items
+    stored = [
+        DiscountRecord(discount_id, order_id, position, d.kind, d.code, d.description, d.amount,
+                       None if d.item_index is None else item_ids[d.item_index], d.funded_by)
+        for position, (discount_id, d) in enumerate(zip(discount_ids, discounts, strict=True))
+    ]  # fmt: skip
+    return Stored(order, items, stored, history)
 
 
 _PG_INSERT_DISCOUNTS = (
     "INSERT INTO order_discounts (order_id, position, kind, code, description, amount, item_id, "
     "funded_by) SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], "
-    "$6::bigint[], $7::bigint[], $8::text[])"
+    "$6::bigint[], $7::bigint[], $8::text[]) RETURNING id, position"
+)
+_INSERT_DISCOUNTS = insert(order_discounts).returning(
+    order_discounts.c.id, sort_by_parameter_order=True
 )
 
 
 async def insert_discounts(
     conn: AsyncConnection, order_id: int, discounts: Sequence[DiscountDraft], item_ids: list[int]
-) -> None:
+) -> list[int]:
+    """Stores the results in their order; returns their ids in that order."""
     if not discounts:
-        return
+        return []
     targets = [None if d.item_index is None else item_ids[d.item_index] for d in discounts]
     pg = await driver.of(conn)
     if pg is not None:
-        await pg.execute(
+        returned = await pg.fetch(
             _PG_INSERT_DISCOUNTS,
             order_id,
             list(range(len(discounts))),
@@ -182,7 +206,7 @@ async def insert_discounts(
             targets,
             [d.funded_by for d in discounts],
         )
-        return
+        return [r[0] for r in sorted(returned, key=lambda r: int(r[1]))]
     rows = [
         {
             "order_id": order_id,
@@ -196,7 +220,7 @@ async def insert_discounts(
         }
         for position, (d, target) in enumerate(zip(discounts, targets, strict=True))
     ]
-    await conn.execute(insert(order_discounts), rows)
+    return list((await conn.execute(_INSERT_DISCOUNTS, rows)).scalars())
 
 
 async def replace_discounts(
