@@ -97,6 +97,10 @@ async def of(conn: AsyncConnection) -> Driver | None:
     adapted: Any = raw.dbapi_connection
     # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: when this
     # is the first, it must go now, or the statements here would each commit on their own.
+    found = Driver(conn, raw)
     if conn.in_transaction() and getattr(adapted, "_transaction", True) is None:
-        await adapted._start_transaction()
-    return Driver(conn, raw)
+        try:
+            await adapted._start_transaction()
+        except Exception as error:  # e.g. a pooled connection the server has closed
+            raise await found._translated("BEGIN", error) from error
+    return found
