@@ -147,33 +147,22 @@ async def insert_order(
         ]
         item_ids = list((await conn.execute(_INSERT_ITEMS, item_rows)).scalars())
         discount_ids = await insert_discounts(conn, order_id, discounts, item_ids)
-        entered = StatusChangeRecord(
-            order_id, None, draft.main_status, None, draft.sub_status, None, actor, now, 1
-        )
+    entered = StatusChangeRecord(
+        order_id, None, draft.main_status, None, draft.sub_status, None, actor, now, 1
+    )
+    if pg is None:  # on PostgreSQL it went in with the order
         await _insert_status_change(conn, entered)
-    order = OrderRecord(id=order_id, **values)
-    history = [StatusChangeRecord(order_id, None, order.main_status, None, order.sub_status, None,
-                                  actor, now, 1)]  # fmt: skip
     items = [
-        ItemRecord(
-            item_id,
-            order_id,
-            position,
-            item.sku_id,
-            item.name,
-            item.quantity,
-            item.unit_price,
-            item.line_total,
-            item.attributes,
-        )
+        ItemRecord(item_id, order_id, position, item.sku_id, item.name, item.quantity,
+                   item.unit_price, item.line_total, item.attributes)
         for position, (item_id, item) in enumerate(zip(item_ids, lines, strict=True))
-    ]
+    ]  # fmt: skip
     stored = [
         DiscountRecord(discount_id, order_id, position, d.kind, d.code, d.description, d.amount,
                        None if d.item_index is None else item_ids[d.item_index], d.funded_by)
         for position, (discount_id, d) in enumerate(zip(discount_ids, discounts, strict=True))
     ]  # fmt: skip
-    return Stored(order, items, stored, history)
+    return Stored(OrderRecord(id=order_id, **values), items, stored, [entered])
 
 
 _PG_INSERT_DISCOUNTS = (
