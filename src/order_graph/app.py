@@ -33,7 +33,7 @@ from order_graph.api.catch_all import CatchAll
 from order_graph.api.context import Context
 from order_graph.api.limits import Limits
 from order_graph.api.origins import Origins, parse_origins
-from order_graph.api.persisted import PersistedQueries
+from order_graph.api.persisted import TrustedDocuments, refuse_websocket
 from order_graph.api.schema import build_schema
 from order_graph.api.security_headers import SecurityHeaders
 from order_graph.api.subgraph import build_subgraph_schema
@@ -113,7 +113,7 @@ class GraphQLApp(SpecView):
         fragments = _packaged("fragments.graphql")
         with_page = settings.graphiql and not subgraph  # the subgraph is for routers
         self.graphiql_page = graphiql.page(fragments, auth.required) if with_page else None
-        self.persisted = PersistedQueries()
+        self.persisted = TrustedDocuments(db)
         self.max_body_bytes = settings.max_body_bytes
         self.body_timeout = settings.body_timeout
         # With auth off callers name themselves, so a quota per name would bound nothing.
@@ -173,7 +173,7 @@ class GraphQLApp(SpecView):
         except Unauthenticated as exc:
             return error_response(str(exc), 401, "UNAUTHENTICATED")
         body, converted = await http_spec.operation_body(request)
-        resolved = self.persisted.resolve(body)
+        resolved = await self.persisted.resolve(body, request.state.principal)
         if converted or resolved is not body:
             request = http_spec.with_body(request, resolved)
         if self.fast_lane and not streaming:
@@ -208,6 +208,7 @@ class GraphQLApp(SpecView):
             )
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from None
+        refuse_websocket(context.principal)  # held to registered documents (persisted.py)
         assert isinstance(context.request, WebSocket)
         self.auth.watch(key, context.request)  # closed with 4403 once the key is revoked
         state = context.request.state

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from order_graph import client_admin, preflight
+from order_graph import client_admin, document_admin, preflight
 from order_graph.config import Settings
 from order_graph.events import log
 from order_graph.preflight import Refusal
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     client_admin.add_commands(commands)
+    document_admin.add_commands(commands)
     commands.add_parser("relay", help="publish the event log to NATS JetStream")
     commands.add_parser("deadlines", help="fire due lifecycle deadlines (a dedicated runner)")
 
@@ -88,6 +89,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return deadlines_main(settings)
     if args.command == "clients":
         return preflight.on_database(url, lambda db: client_admin.run(db, args))
+    if args.command == "documents":
+        return preflight.on_database(url, lambda db: document_admin.run(db, args))
     if args.command == "prune-events":
         events, keys = preflight.on_database(url, lambda db: _prune(db, settings))
         print(f"pruned {events} events and {keys} idempotency keys")

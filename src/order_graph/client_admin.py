@@ -22,7 +22,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create.add_argument("--scopes", required=True, help="comma separated, e.g. orders:read")
     create.add_argument("--stores", help="comma separated store ids the client is bound to")
     create.add_argument("--json", action="store_true", help="machine-readable output")
+    create.add_argument(
+        "--trusted-documents-only",
+        action="store_true",
+        help="the client may send registered documents only, by documentId",
+    )
     actions.add_parser("list", help="list clients (never their keys)")
+    documents = actions.add_parser(
+        "trusted-documents-only", help="restrict a client to registered documents, or lift it"
+    )
+    documents.add_argument("name")
+    documents.add_argument("setting", choices=["on", "off"])
     revoke = actions.add_parser("revoke", help="revoke a client's key")
     revoke.add_argument("name")
 
@@ -32,6 +42,8 @@ async def run(db: Database, args: argparse.Namespace) -> int:
         return await _create(db, args)
     if args.action == "list":
         return await _list(db)
+    if args.action == "trusted-documents-only":
+        return await _restrict(db, args.name, args.setting == "on")
     return await _revoke(db, args.name)
 
 
@@ -54,7 +66,7 @@ async def _create(db: Database, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    principal = Principal(args.name, scopes, stores)
+    principal = Principal(args.name, scopes, stores, args.trusted_documents_only)
     key = clients.new_key()
     try:
         async with db.write() as conn:
@@ -67,6 +79,7 @@ async def _create(db: Database, args: argparse.Namespace) -> int:
             "name": principal.name,
             "scopes": sorted(principal.scopes),
             "stores": None if stores is None else sorted(stores),
+            "trusted_documents_only": principal.trusted_documents_only,
             "key": key,
         }
         print(json.dumps(summary))
@@ -85,6 +98,8 @@ async def _list(db: Database) -> int:
             "all stores" if principal.store_ids is None else ",".join(sorted(principal.store_ids))
         )
         state = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+        if principal.trusted_documents_only:
+            state += ", trusted documents only"
         print(f"{principal.name}\t{','.join(sorted(principal.scopes))}\t{stores}\t{state}")
     return 0
 
@@ -96,4 +111,14 @@ async def _revoke(db: Database, name: str) -> int:
         print(f"No active client named {name!r}.", file=sys.stderr)
         return 1
     print(f"Revoked {name!r}.")
+    return 0
+
+
+async def _restrict(db: Database, name: str, only: bool) -> int:
+    async with db.write() as conn:
+        changed = await clients.restrict_documents(conn, name, only)
+    if not changed:
+        print(f"No active client named {name!r}.", file=sys.stderr)
+        return 1
+    print(f"{name!r} may now send {'registered documents only' if only else 'any document'}.")
     return 0

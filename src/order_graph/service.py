@@ -37,7 +37,7 @@ from order_graph.events.sequencer import Sequencer
 from order_graph.preview import DryRun, Preview, RolledBack, preview_of
 from order_graph.storage import changes as item_store
 from order_graph.storage import deadlines as deadline_store
-from order_graph.storage import idempotency, races, sub_statuses
+from order_graph.storage import idempotency, races, sub_statuses, writes
 from order_graph.storage import orders as store
 from order_graph.storage.database import Database
 
@@ -93,6 +93,16 @@ class ItemsOutcome:
     preview: Preview | None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Created:
+    """A create's result; `stored` is the new order and everything under it as written (None:
+    an existing order was returned), so the answer needs no read after the commit."""
+
+    order: OrderRecord
+    created: bool
+    stored: writes.Stored | None = None
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -123,6 +133,13 @@ class OrderService:
     async def create_order(
         self, principal: Principal, command: CreateOrder, idempotency_key: str | None
     ) -> tuple[OrderRecord, bool]:
+        found = await self.create(principal, command, idempotency_key)
+        return found.order, found.created
+
+    async def create(
+        self, principal: Principal, command: CreateOrder, idempotency_key: str | None
+    ) -> Created:
+        """Creates the order, or finds the one this key or externalRef made before."""
         access.may_create_in(principal, command.store_id).enforce(("input", "storeId"))
         _check_key(idempotency_key)
         request_hash = (
@@ -130,12 +147,13 @@ class OrderService:
         )
         actor = principal.name
 
-        async def attempt(conn: AsyncConnection) -> tuple[OrderRecord, bool]:
+        async def attempt(conn: AsyncConnection) -> Created:
             if idempotency_key is not None:
                 remembered = await idempotency.recall(conn, actor, "createOrder", idempotency_key)
                 if remembered is not None:
                     _same_request(remembered.request_hash, request_hash)
-                    return remembered.result or await _existing(conn, remembered.order_id), False
+                    order = remembered.result or await _existing(conn, remembered.order_id)
+                    return Created(order, False)
             if command.external_platform is not None and command.external_order_id is not None:
                 existing = await store.find_by_external_ref(
                     conn, command.external_platform, command.external_order_id
@@ -144,21 +162,15 @@ class OrderService:
                     access.may_reuse_external_ref(principal, existing.store_id).enforce(
                         ("input", "externalRef")
                     )
-                    return existing, False
+                    return Created(existing, False)
             status = command.initial_status or MainStatus.CREATED
             known = command.sub_status is None or await sub_statuses.is_defined(
                 conn, status, command.sub_status
             )
             draft = validate_create(command, known)
             now = self.clock()
-            order = await store.insert_order(conn, draft, actor, now)
-            await store.insert_status_change(
-                conn,
-                StatusChangeRecord(
-                    order.id, None, order.main_status, None, order.sub_status, None, actor, now, 1
-                ),
-                store_id=order.store_id,
-            )
+            stored = await writes.insert_order(conn, draft, actor, now)
+            order = stored.order
             await deadline_store.enter(conn, order, None, now)
             if idempotency_key is not None:
                 await idempotency.remember(
@@ -166,7 +178,7 @@ class OrderService:
                     store_id=order.store_id,
                 )  # fmt: skip
             await self._record(conn, EventType.CREATED, None, order, actor)
-            return order, True
+            return Created(order, True, stored)
 
         return await self._write(attempt)
 
@@ -222,8 +234,9 @@ class OrderService:
         async def decide(conn: AsyncConnection, order: OrderRecord) -> Change:
             items = (await store.items_by_order(conn, [order_id]))[order_id]
             drafts, change = lifecycle.replace_discounts(order, items, discounts)
-            item_ids = [item.id for item in items]
-            await store.replace_discounts(conn, order_id, drafts, item_ids, store_id=order.store_id)
+            await writes.replace_discounts(
+                conn, order_id, drafts, [item.id for item in items], store_id=order.store_id
+            )
             return change
 
         return await self._change(
@@ -431,23 +444,15 @@ class OrderService:
         change: Change,
         reason: str | None,
     ) -> OrderRecord:
-        updated = await store.update_order(conn, order, change.values, self.clock())
+        now = self.clock()
+        history = None
         if change.status_change:
-            await store.insert_status_change(
-                conn,
-                StatusChangeRecord(
-                    order.id,
-                    order.main_status,
-                    updated.main_status,
-                    order.sub_status,
-                    updated.sub_status,
-                    reason,
-                    actor,
-                    updated.updated_at,
-                    updated.version,
-                ),
-                store_id=order.store_id,
-            )
+            planned = dataclasses.replace(order, **change.values, version=order.version + 1)
+            history = StatusChangeRecord(
+                order.id, order.main_status, planned.main_status, order.sub_status,
+                planned.sub_status, reason, actor, now, planned.version,
+            )  # fmt: skip
+        updated = await writes.update_order(conn, order, change.values, now, history)
         if change.record is not None:
             draft = change.record
             await item_store.insert_change(

@@ -19,6 +19,7 @@ from order_graph.events.hub import EventHub
 from order_graph.events.sequencer import Sequencer
 from order_graph.service import OrderService, utc_now
 from order_graph.storage import orders as store
+from order_graph.storage import writes
 from order_graph.storage.database import Database
 from tests.support.clients import subscribe
 from tests.support.documents import SKINNY
@@ -44,7 +45,7 @@ async def slow_writer(db: Database, sequencer: Sequencer, order: OrderRecord, se
         async with db.write() as conn:
             current = await store.get_order(conn, order.id, for_update=True)
             assert current is not None
-            updated = await store.update_order(conn, current, {"remark": f"{n}"}, utc_now())
+            updated = await writes.update_order(conn, current, {"remark": f"{n}"}, utc_now())
             await log.append(conn, EventType.UPDATED, current, updated, "writer")
             if rng.random() < 0.3:
                 await asyncio.sleep(rng.random() * 0.004)  # a slow commit, not synchronisation
@@ -187,7 +188,7 @@ async def test_an_event_a_writer_left_unnumbered_reaches_subscribers_of_a_server
                 async with db.write() as conn:  # the change, without the service's pass
                     current = await store.get_order(conn, order.id, for_update=True)
                     assert current is not None
-                    updated = await store.update_order(conn, current, {"remark": "x"}, utc_now())
+                    updated = await writes.update_order(conn, current, {"remark": "x"}, utc_now())
                     await log.append(conn, EventType.UPDATED, current, updated, "died")
                 late = await events.next(within=10)
             async with httpx.AsyncClient() as http:

@@ -23,6 +23,7 @@ from order_graph.domain.model import EventType
 from order_graph.events import log
 from order_graph.service import OrderService, utc_now
 from order_graph.storage import orders as store
+from order_graph.storage import writes
 from order_graph.storage.database import Database
 from order_graph.storage.migrate import SCRIPTS
 from tests.api.conftest import CREATE, TRANSITION, order_input
@@ -150,7 +151,7 @@ async def test_the_downgrade_numbers_waiting_events_and_keeps_every_position(
         async with db.write() as conn:  # a writer that died before its sequencer pass
             current = await store.get_order(conn, 3, for_update=True)
             assert current is not None
-            updated = await store.update_order(conn, current, {"remark": "late"}, utc_now())
+            updated = await writes.update_order(conn, current, {"remark": "late"}, utc_now())
             await log.append(conn, EventType.UPDATED, current, updated, "died")
     finally:
         await db.dispose()

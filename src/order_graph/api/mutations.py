@@ -83,12 +83,18 @@ class Mutation:
     ) -> CreateOrderPayload:
         ctx = info.context
         try:
-            record, created = await ctx.service.create_order(
-                ctx.principal, input.command(), idempotency_key
-            )
+            found = await ctx.service.create(ctx.principal, input.command(), idempotency_key)
         except Rejected as rejected:
             return CreateOrderPayload(order=None, created=False, errors=payload_errors(rejected))
-        return CreateOrderPayload(order=_shown(info, record), created=created, errors=[])
+        stored = found.stored
+        if stored is not None:
+            # What the transaction wrote: the answer's lists need no read after the commit.
+            loaders, order_id = ctx.loaders, found.order.id
+            loaders.items.prime(order_id, stored.items)
+            loaders.discounts.prime(order_id, stored.discounts)
+            loaders.history.prime(order_id, stored.history)
+            loaders.changes.prime(order_id, [])
+        return CreateOrderPayload(order=_shown(info, found.order), created=found.created, errors=[])
 
     @strawberry.mutation
     async def transition_order(

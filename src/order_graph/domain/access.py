@@ -53,6 +53,8 @@ class Principal:
     scopes: frozenset[Scope]
     # None: every store. Otherwise the only stores whose orders this client sees or changes.
     store_ids: frozenset[str] | None = None
+    # Only registered documents, sent by id: this client sends no GraphQL text of its own.
+    trusted_documents_only: bool = False
 
     @classmethod
     def trusted(cls, name: str) -> Principal:

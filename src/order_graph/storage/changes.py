@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain.changes import ChangeDiscount, ChangeLine, ItemsPlan, OrderChangeRecord
 from order_graph.storage import codes
-from order_graph.storage.orders import IDS, insert_discounts
+from order_graph.storage.orders import IDS
 from order_graph.storage.tables import order_changes, order_discounts, order_items
+from order_graph.storage.writes import insert_discounts
 
 _UPDATE_LINE = (
     update(order_items)

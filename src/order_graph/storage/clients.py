@@ -43,9 +43,14 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _principal(name: str, scopes: list[str], store_ids: list[str] | None) -> Principal:
+def _principal(
+    name: str, scopes: list[str], store_ids: list[str] | None, documents_only: bool = False
+) -> Principal:
     stores = None if store_ids is None else frozenset(store_ids)
-    return Principal(name, parse_scopes(scopes), stores)
+    return Principal(name, parse_scopes(scopes), stores, bool(documents_only))
+
+
+_COLUMNS = (table.c.name, table.c.scopes, table.c.store_ids, table.c.trusted_documents_only)
 
 
 async def create(conn: AsyncConnection, principal: Principal, key: str, now: datetime) -> None:
@@ -54,17 +59,18 @@ async def create(conn: AsyncConnection, principal: Principal, key: str, now: dat
         "key_hash": key_hash(key),
         "scopes": sorted(principal.scopes),
         "store_ids": None if principal.store_ids is None else sorted(principal.store_ids),
+        "trusted_documents_only": principal.trusted_documents_only,
         "created_at": now,
     }
     await conn.execute(insert(table), values)
 
 
 async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
-    statement = select(table.c.name, table.c.scopes, table.c.store_ids).where(
+    statement = select(*_COLUMNS).where(
         table.c.key_hash == key_hash(key), table.c.revoked_at.is_(None)
     )
     row = (await conn.execute(statement)).first()
-    return None if row is None else _principal(row.name, row.scopes, row.store_ids)
+    return None if row is None else _principal(*row)
 
 
 async def active(conn: AsyncConnection, digests: Collection[str]) -> dict[str, Principal]:
@@ -72,18 +78,22 @@ async def active(conn: AsyncConnection, digests: Collection[str]) -> dict[str, P
     found: dict[str, Principal] = {}
     wanted = sorted(digests)
     for start in range(0, len(wanted), 500):  # a bounded number of bind parameters each
-        statement = select(table.c.key_hash, table.c.name, table.c.scopes, table.c.store_ids).where(
+        statement = select(table.c.key_hash, *_COLUMNS).where(
             table.c.key_hash.in_(wanted[start : start + 500]), table.c.revoked_at.is_(None)
         )
-        for row in await conn.execute(statement):
-            found[row.key_hash] = _principal(row.name, row.scopes, row.store_ids)
+        for digest, *row in await conn.execute(statement):
+            found[digest] = _principal(*row)
     return found
 
 
 async def list_all(conn: AsyncConnection) -> list[ClientInfo]:
     rows = await conn.execute(select(table).order_by(table.c.name))
     return [
-        ClientInfo(_principal(r.name, r.scopes, r.store_ids), r.created_at, r.revoked_at)
+        ClientInfo(
+            _principal(r.name, r.scopes, r.store_ids, r.trusted_documents_only),
+            r.created_at,
+            r.revoked_at,
+        )
         for r in rows
     ]
 
@@ -93,5 +103,16 @@ async def revoke(conn: AsyncConnection, name: str, now: datetime) -> bool:
         update(table)
         .where(table.c.name == name, table.c.revoked_at.is_(None))
         .values(revoked_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def restrict_documents(conn: AsyncConnection, name: str, only: bool) -> bool:
+    """Restricts an active client to registered documents (or lifts it); False: no such client.
+    It applies once the client's key is looked up again (`auth_cache_seconds` at most)."""
+    result = await conn.execute(
+        update(table)
+        .where(table.c.name == name, table.c.revoked_at.is_(None))
+        .values(trusted_documents_only=only)
     )
     return result.rowcount == 1

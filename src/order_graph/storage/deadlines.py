@@ -16,6 +16,8 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +38,7 @@ from order_graph.domain import deadlines
 from order_graph.domain.deadlines import Deadline, DeadlineActionKind, DeadlineRule, RuleDraft
 from order_graph.domain.model import OrderRecord
 from order_graph.domain.status import MainStatus
-from order_graph.storage import codes
+from order_graph.storage import codes, driver
 from order_graph.storage.tables import deadline_rules as rules
 from order_graph.storage.tables import order_deadlines as pending
 from order_graph.storage.tables import orders, status_changes
@@ -182,27 +184,55 @@ async def enter(
     Its pending deadlines become those of the rules that apply to it there. No rule applies to
     a final status, so entering one takes no lock and reads no rule."""
     timed = [s for s in (left, order.main_status) if s is not None and deadlines.can_have(s)]
-    gone = None if left is None else delete(pending).where(pending.c.order_id == order.id)
-    if conn.dialect.name == "postgresql" and timed:
-        # One round trip: the old deadlines go in the statement that takes the locks.
-        lock = _locking(timed)
-        await conn.execute(lock if gone is None else lock.add_cte(gone.cte("gone")))
-    elif gone is not None:
-        await conn.execute(gone)
-    if not deadlines.can_have(order.main_status):
-        return
-    found = [r for r in await list_rules(conn, order.main_status) if deadlines.applies(r, order)]
-    if found:
-        rows = [
+    pg = await driver.of(conn)
+    if pg is not None:  # the same statements, on the driver (storage/driver.py)
+        keys = sorted({lock_key(status.value) for status in timed})
+        if keys or left is not None:
+            sql = _pg_entering(len(keys), left is not None)
+            await pg.execute(sql, *keys, *(() if left is None else (order.id,)))
+        if not deadlines.can_have(order.main_status):
+            return
+        rows = await pg.fetch(_PG_RULES, order.main_status)
+        found = [rule_from_row(SimpleNamespace(**dict(row))) for row in rows]
+    else:
+        gone = None if left is None else delete(pending).where(pending.c.order_id == order.id)
+        if conn.dialect.name == "postgresql" and timed:
+            # One round trip: the old deadlines go in the statement that takes the locks.
+            lock = _locking(timed)
+            await conn.execute(lock if gone is None else lock.add_cte(gone.cte("gone")))
+        elif gone is not None:
+            await conn.execute(gone)
+        if not deadlines.can_have(order.main_status):
+            return
+        found = await list_rules(conn, order.main_status)
+    applying = [rule for rule in found if deadlines.applies(rule, order)]
+    if applying:
+        entries = [
             {
                 "order_id": order.id,
                 "rule_id": rule.id,
                 "store_id": order.store_id,
                 "due_at": deadlines.due_at(rule, entered_at),
             }
-            for rule in found
+            for rule in applying
         ]
-        await conn.execute(insert(pending), rows)
+        await conn.execute(insert(pending), entries)
+
+
+_PG_RULES = (
+    f"SELECT {', '.join(column.name for column in _RULE_COLUMNS)} FROM deadline_rules "
+    "WHERE main_status = $1 ORDER BY code"
+)
+
+
+@cache
+def _pg_entering(locks: int, leaving: bool) -> str:
+    """Takes the shared locks (in key order) and drops the order's old deadlines."""
+    taken = ", ".join(f"pg_advisory_xact_lock_shared(${n}::bigint)" for n in range(1, locks + 1))
+    if not leaving:
+        return f"SELECT {taken}"
+    gone = f"DELETE FROM order_deadlines WHERE order_id = ${locks + 1}"
+    return f"WITH gone AS ({gone}) SELECT {taken or 1}"
 
 
 _PENDING = select(pending.c.order_id, pending.c.due_at, *_RULE_COLUMNS).join(

@@ -10,11 +10,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain.model import OrderRecord
-from order_graph.storage import codes
+from order_graph.storage import codes, driver
+from order_graph.storage.json import dumps
 from order_graph.storage.tables import idempotency_keys as table
 
 
@@ -37,15 +38,33 @@ def _canonical(value: Any) -> str:
     return str(value)
 
 
+_RECALL = select(table.c.request_hash, table.c.order_id, table.c.result).where(
+    table.c.client == bindparam("client"),
+    table.c.operation == bindparam("operation"),
+    table.c.key == bindparam("key"),
+)
+_PG_RECALL = (
+    "SELECT request_hash, order_id, result FROM idempotency_keys "
+    "WHERE client = $1 AND operation = $2 AND key = $3"
+)
+_REMEMBER = insert(table)
+_PG_REMEMBER = (
+    "INSERT INTO idempotency_keys (client, operation, key, request_hash, order_id, result, "
+    "created_at, store_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
+
+
 async def recall(conn: AsyncConnection, client: str, operation: str, key: str) -> Remembered | None:
-    statement = select(table.c.request_hash, table.c.order_id, table.c.result).where(
-        table.c.client == client, table.c.operation == operation, table.c.key == key
-    )
-    row = (await conn.execute(statement)).first()
+    pg = await driver.of(conn)
+    if pg is not None:
+        row: Any = await pg.fetchrow(_PG_RECALL, client, operation, key)
+    else:
+        params = {"client": client, "operation": operation, "key": key}
+        row = (await conn.execute(_RECALL, params)).first()
     if row is None:
         return None
-    result = None if row.result is None else from_snapshot(row.result)
-    return Remembered(row.request_hash, row.order_id, result)
+    request_hash, order_id, result = row
+    return Remembered(request_hash, order_id, None if result is None else from_snapshot(result))
 
 
 async def remember(
@@ -60,6 +79,14 @@ async def remember(
     *,
     store_id: str,
 ) -> None:
+    kept = None if result is None else snapshot(result)
+    pg = await driver.of(conn)
+    if pg is not None:
+        stored = None if kept is None else dumps(kept)
+        await pg.execute(
+            _PG_REMEMBER, client, operation, key, request_hash, order_id, stored, now, store_id
+        )
+        return
     values = {
         "store_id": store_id,
         "client": client,
@@ -67,10 +94,10 @@ async def remember(
         "key": key,
         "request_hash": request_hash,
         "order_id": order_id,
-        "result": None if result is None else snapshot(result),
+        "result": kept,
         "created_at": now,
     }
-    await conn.execute(insert(table), values)
+    await conn.execute(_REMEMBER, values)
 
 
 def snapshot(order: OrderRecord) -> dict[str, Any]:

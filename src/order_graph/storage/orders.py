@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, insert, select, update
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
 from order_graph.domain.model import (
     Channel,
-    DiscountDraft,
     DiscountRecord,
     ItemRecord,
-    OrderDraft,
     OrderRecord,
     StatusChangeRecord,
 )
 from order_graph.domain.status import MainStatus
-from order_graph.storage import codes, deadlines
+from order_graph.storage import codes, deadlines, driver
 from order_graph.storage.tables import order_discounts, order_items, orders, status_changes
 
 
@@ -42,20 +40,31 @@ class OrderQuery:
 
 
 def order_from_row(row: Row[Any]) -> OrderRecord:
-    values = row._asdict()
+    return order_of(row._asdict())
+
+
+def order_of(values: dict[str, Any]) -> OrderRecord:
     values["channel"] = codes.CHANNEL[values["channel"]]
     values["fulfillment_type"] = codes.FULFILLMENT_TYPE[values["fulfillment_type"]]
     values["main_status"] = codes.MAIN_STATUS[values["main_status"]]
     return OrderRecord(**values)
 
 
+_BY_ID = select(orders).where(orders.c.id == bindparam("id"))
+_LOCK = _BY_ID.with_for_update()
+_COLUMNS = ", ".join(column.name for column in orders.c)
+_PG_BY_ID = f"SELECT {_COLUMNS} FROM orders WHERE id = $1"
+_PG_LOCK = _PG_BY_ID + " FOR UPDATE"
+
+
 async def get_order(
     conn: AsyncConnection, order_id: int, *, for_update: bool = False
 ) -> OrderRecord | None:
-    statement = select(orders).where(orders.c.id == order_id)
-    if for_update:
-        statement = statement.with_for_update()
-    row = (await conn.execute(statement)).first()
+    pg = await driver.of(conn)
+    if pg is not None:
+        found = await pg.fetchrow(_PG_LOCK if for_update else _PG_BY_ID, order_id)
+        return None if found is None else order_of(dict(found))
+    row = (await conn.execute(_LOCK if for_update else _BY_ID, {"id": order_id})).first()
     return order_from_row(row) if row else None
 
 
@@ -135,126 +144,6 @@ async def list_orders(
 ) -> list[OrderRecord]:
     rows = await conn.execute(list_statement(query, first, before_id))
     return [order_from_row(row) for row in rows]
-
-
-async def insert_order(
-    conn: AsyncConnection, draft: OrderDraft, actor: str, now: datetime
-) -> OrderRecord:
-    totals = draft.totals
-    values: dict[str, Any] = {
-        "version": 1,
-        "store_id": draft.store_id,
-        "channel": draft.channel,
-        "fulfillment_type": draft.fulfillment_type,
-        "currency": draft.currency,
-        "main_status": draft.main_status,
-        "sub_status": draft.sub_status,
-        "items_total": totals.items_total,
-        "discount_total": totals.discount_total,
-        "delivery_fee": totals.delivery_fee,
-        "packaging_fee": totals.packaging_fee,
-        "payable_total": totals.payable_total,
-        "external_platform": draft.external_platform,
-        "external_order_id": draft.external_order_id,
-        "customer_id": draft.customer_id,
-        "remark": draft.remark,
-        "attributes": draft.attributes,
-        "created_by": actor,
-        "created_at": now,
-        "updated_at": now,
-    }
-    order_id = (await conn.execute(insert(orders).returning(orders.c.id), values)).scalar_one()
-    item_rows = [
-        {
-            "order_id": order_id,
-            "store_id": draft.store_id,
-            "position": position,
-            "sku_id": item.sku_id,
-            "name": item.name,
-            "quantity": item.quantity,
-            "unit_price": item.unit_price,
-            "line_total": item.line_total,
-            "attributes": item.attributes,
-        }
-        for position, item in enumerate(draft.items)
-    ]
-    returning = insert(order_items).returning(order_items.c.id, sort_by_parameter_order=True)
-    item_ids = list((await conn.execute(returning, item_rows)).scalars())
-    await insert_discounts(conn, order_id, draft.discounts, item_ids, store_id=draft.store_id)
-    return OrderRecord(id=order_id, **values)
-
-
-async def insert_discounts(
-    conn: AsyncConnection,
-    order_id: int,
-    discounts: Sequence[DiscountDraft],
-    item_ids: list[int],
-    *,
-    store_id: str,
-) -> None:
-    if not discounts:
-        return
-    rows = [
-        {
-            "order_id": order_id,
-            "store_id": store_id,
-            "position": position,
-            "kind": d.kind,
-            "code": d.code,
-            "description": d.description,
-            "amount": d.amount,
-            "item_id": None if d.item_index is None else item_ids[d.item_index],
-            "funded_by": d.funded_by,
-        }
-        for position, d in enumerate(discounts)
-    ]
-    await conn.execute(insert(order_discounts), rows)
-
-
-async def replace_discounts(
-    conn: AsyncConnection,
-    order_id: int,
-    discounts: Sequence[DiscountDraft],
-    item_ids: list[int],
-    *,
-    store_id: str,
-) -> None:
-    await conn.execute(order_discounts.delete().where(order_discounts.c.order_id == order_id))
-    await insert_discounts(conn, order_id, discounts, item_ids, store_id=store_id)
-
-
-async def update_order(
-    conn: AsyncConnection, order: OrderRecord, values: dict[str, Any], now: datetime
-) -> OrderRecord:
-    """Writes `values` and bumps the version; the WHERE on version guards any unlocked race."""
-    result = await conn.execute(
-        update(orders)
-        .where(orders.c.id == order.id, orders.c.version == order.version)
-        .values(**values, version=order.version + 1, updated_at=now)
-    )
-    if result.rowcount != 1:
-        # Callers hold the order's row lock (or SQLite's write lock), so this cannot happen; if
-        # it did, nothing may be written on top of a version the caller did not see.
-        raise RuntimeError(f"order {order.id} changed under its lock")
-    return replace(order, **values, version=order.version + 1, updated_at=now)
-
-
-async def insert_status_change(
-    conn: AsyncConnection, change: StatusChangeRecord, *, store_id: str
-) -> None:
-    values = {
-        "order_id": change.order_id,
-        "store_id": store_id,
-        "from_main_status": change.from_main_status,
-        "to_main_status": change.to_main_status,
-        "from_sub_status": change.from_sub_status,
-        "to_sub_status": change.to_sub_status,
-        "reason": change.reason,
-        "actor": change.actor,
-        "occurred_at": change.occurred_at,
-        "version": change.version,
-    }
-    await conn.execute(insert(status_changes), values)
 
 
 async def items_by_order(

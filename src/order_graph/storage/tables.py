@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -228,6 +230,19 @@ clients = Table(
     Column("store_ids", Json),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
+    # Only registered documents (`trusted_documents`, by id) from this client: no query text.
+    Column("trusted_documents_only", Boolean, nullable=False, server_default=false()),
+)
+
+# GraphQL documents an admin registered (`order-graph documents register`); the id is the
+# SHA-256 of the body in hex, so a body is stored under one id and an id stands for one body.
+trusted_documents = Table(
+    "trusted_documents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("registered_by", String(128), nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
 )
 
 # Where the NATS relay has got to, per stream (see order_graph.relay).
