@@ -130,6 +130,23 @@ async def test_a_body_that_never_completes_gets_408(raw: Raw, key: str) -> None:
     assert await raw.closed() == b""
 
 
+async def test_a_client_that_hangs_up_mid_body_is_logged_499_and_is_no_server_error(
+    server: Server, raw: Raw, key: str
+) -> None:
+    request_id = f"gone-{uuid.uuid4().hex[:8]}"
+    head = raw.head(key, 100).replace(
+        b"\r\n\r\n", f"\r\nx-request-id: {request_id}\r\n\r\n".encode()
+    )
+    raw.writer.write(head + b'{"query": ')
+    await raw.writer.drain()
+    raw.writer.close()
+    await raw.writer.wait_closed()
+
+    lines = await server.lines_with(request_id)
+    assert not [line for line in lines if "unexpected error" in line], lines
+    assert any('"status": 499' in line or "status=499" in line for line in lines), lines
+
+
 async def hello(server: Server, key: str) -> ClientConnection:
     socket = await connect(server.ws_url, subprotocols=[TRANSPORT_WS])  # type: ignore[list-item]
     init = {"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}}

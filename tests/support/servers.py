@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 READY_LINE = "Uvicorn running"
 
@@ -26,6 +26,28 @@ class Server:
     process: subprocess.Popen[str]
     port: int
     log: list[str]
+    # Notified by the thread that reads the server's stderr, for each line it appends.
+    logged: threading.Condition = field(default_factory=threading.Condition)
+
+    def append(self, line: str) -> None:
+        with self.logged:
+            self.log.append(line)
+            self.logged.notify_all()
+
+    async def lines_with(self, text: str, within: float = 10) -> list[str]:
+        """The server's log lines containing `text`, once there is one (the server's stderr
+        is read by a thread of its own: this waits on it, without polling)."""
+
+        def wait() -> list[str]:
+            with self.logged:
+                found = self.logged.wait_for(
+                    lambda: [line for line in self.log if text in line], within
+                )
+            if not found:
+                raise AssertionError(f"the server logged nothing with {text!r} in {within} s")
+            return found
+
+        return await asyncio.to_thread(wait)
 
     @property
     def http_url(self) -> str:
@@ -61,7 +83,12 @@ def start_server(database_url: str, **env: str) -> Server:
             break
     else:
         raise AssertionError("server did not start:\n" + "".join(server.log))
-    drain = threading.Thread(target=lambda: server.log.extend(process.stderr or ()), daemon=True)
+
+    def drain() -> None:
+        for line in process.stderr or ():
+            server.append(line)
+
+    drain = threading.Thread(target=drain, daemon=True)
     drain.start()
     return server
 

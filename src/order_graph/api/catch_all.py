@@ -5,7 +5,8 @@ never re-raises to the server (which would then close a keep-alive connection un
 request): over HTTP a JSON GraphQL error body (503 `UNAVAILABLE` with `Retry-After`, 500
 `INTERNAL`, or a `Refusal`'s own status), on a websocket a close frame (1013 "try again later"
 for an unavailable database, 1011 otherwise, or a `Refusal`'s own code). It sits inside the
-request log, which gives every request its id.
+request log, which gives every request its id. A caller that hangs up before its request was
+read whole is nobody's error: there is no one to answer, and the request log says 499.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from order_graph.api import error_policy
@@ -71,6 +73,8 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, watched)
+        except ClientDisconnect:
+            scope.setdefault("state", {})["client_gone"] = True
         except Exception as exc:
             request_id = str(scope.get("state", {}).get("request_id", ""))
             error_policy.record(exc, request_id, scope.get("path"))

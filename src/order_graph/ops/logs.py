@@ -202,7 +202,7 @@ class RequestLog:
                 "request_id": request_id,
                 "method": scope["method"],
                 "path": scope["path"],
-                "status": status,
+                "status": 499 if state.get("client_gone") else status,  # as nginx logs it
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 **state.get("log", {}),
             }
