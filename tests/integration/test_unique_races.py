@@ -122,7 +122,7 @@ async def test_a_violation_that_is_not_a_race_fails_the_first_attempt(db: Databa
     updates: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("UPDATE orders"):
+        if "UPDATE orders" in statement:
             updates.append(statement)
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
