@@ -1,4 +1,7 @@
-"""`Subscription.orderEvents`: catch-up then live, by cursor, with bursts batched."""
+"""`Subscription.orderEvents`: catch-up then live, by cursor, with bursts batched.
+
+The resolver yields a `Delivery` per event; `api/multiplex.py` executes it once for every
+subscriber of the same cohort (same selection, variables and visibility)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from order_graph.api.context import Info
 from order_graph.api.events import OrderEvent, event_query, position_of, resumable
 from order_graph.api.inputs import OrderEventFilter
 from order_graph.api.loaders import Loaders
+from order_graph.api.multiplex import Delivery, loaders_for
 from order_graph.domain.model import EventRecord
 from order_graph.ops.metrics import SUBSCRIPTIONS
 
@@ -55,7 +59,7 @@ class Subscription:
         filter: OrderEventFilter | None = None,
         after: str | None = None,
         from_start: bool | None = False,
-    ) -> AsyncGenerator[OrderEvent, None]:
+    ) -> AsyncGenerator[OrderEvent, None]:  # each a `Delivery`, rendered by multiplex
         ctx = info.context
         hub = ctx.hub
         assert hub is not None, "subscriptions are served by the app, which has a hub"
@@ -71,12 +75,12 @@ class Subscription:
         SUBSCRIPTIONS.inc()
         try:
             async for batch in hub.follow(start, query):
-                # Fresh loaders per burst: a fat message shows the order as it is now, not as
-                # an earlier event of this long-lived connection saw it.
-                loaders = Loaders(ctx.db)
+                # Loaders per hub read, shared by every subscriber it woke: a fat message shows
+                # the order as it is now, not as an earlier event of this connection saw it.
+                loaders = loaders_for(hub, ctx.db, batch.generation)
                 if order_field is not None:
                     await _prefetch(loaders, batch, order_field)
                 for event in batch:
-                    yield OrderEvent.of(event, loaders)
+                    yield Delivery(event, loaders)  # type: ignore[misc]
         finally:
             SUBSCRIPTIONS.dec()
