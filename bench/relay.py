@@ -31,13 +31,15 @@ from pathlib import Path
 import asyncpg
 import nats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 from order_graph.domain.access import Principal
 from order_graph.domain.model import Channel, CreateOrder, FulfillmentType, ItemInput
 from order_graph.domain.status import MainStatus
+from order_graph.relay.messages import EventMessages, read_batch
+from order_graph.relay.pipeline import publish_batch
+from order_graph.relay.publisher import connected
 from order_graph.relay.runner import Relay
 from order_graph.relay.settings import RelaySettings
+from order_graph.relay.subjects import Shape
 from order_graph.service import OrderService
 from order_graph.storage import migrate
 from order_graph.storage.database import Database
@@ -146,6 +148,51 @@ async def one_round(url: str, stream: str, prefix: str, messages: int) -> dict[s
         await client.close()
 
 
+async def publish_only(url: str, events: int, rounds: int, window: int) -> dict[str, object]:
+    """The publishing alone, the same messages both ways, interleaved: one JetStream round trip
+    per message (the relay before flow control) against `publish_batch` with a window."""
+    db = Database(url, pool_size=5)
+    service = OrderService(db)
+    batch: list[EventMessages] = []
+    while len(batch) < events:
+        after = batch[-1].position if batch else 0
+        batch += await read_batch(db, service, after, 500)
+    await db.dispose()
+    figures: dict[str, list[float]] = {"sequential": [], "pipelined": []}
+    for index in range(rounds):
+        for way in figures:
+            tag = f"{uuid.uuid4().hex[:8]}{index}"
+            settings = RelaySettings(
+                database_url=url,
+                nats_url=NATS_URL,
+                nats_stream=f"BENCH_PUB_{tag}",
+                nats_subject_prefix=f"benchpub{tag}",
+            )
+            async with connected(settings) as publisher:
+                await publisher.ensure_stream()
+                began = time.perf_counter()
+                if way == "sequential":
+                    for event in batch:
+                        for shape in Shape:
+                            await publisher.publish(event, shape)
+                else:
+                    for start in range(0, len(batch), 100):
+                        await publish_batch(
+                            publisher, batch[start : start + 100], frozenset(), window
+                        )
+                figures[way].append(round(2 * len(batch) / (time.perf_counter() - began)))
+                client = await nats.connect(NATS_URL)
+                held = await stream_messages(client.jetstream(), settings.nats_stream)
+                await client.jetstream().delete_stream(settings.nats_stream)
+                await client.close()
+                if held != 2 * len(batch):
+                    raise RuntimeError(f"{way}: {held} messages for {len(batch)} events")
+    return {
+        way: {"rounds": runs, "messages_per_second": statistics.median(runs)}
+        for way, runs in figures.items()
+    }
+
+
 async def measure(events: int, stores: int, rounds: int) -> dict[str, object]:
     name = f"order_graph_bench_relay_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_DSN)
@@ -154,6 +201,8 @@ async def measure(events: int, stores: int, rounds: int) -> dict[str, object]:
     try:
         url = database_url(name)
         await write_events(url, events, stores)
+        publishing = await publish_only(url, events, rounds, RelaySettings().relay_publish_window)
+        print(json.dumps(publishing), flush=True)
         runs = []
         for index in range(rounds):
             tag = f"{uuid.uuid4().hex[:8]}{index}"
@@ -163,6 +212,7 @@ async def measure(events: int, stores: int, rounds: int) -> dict[str, object]:
             "events": events,
             "messages": 2 * events,
             "rounds": runs,
+            "publishing_only": publishing,
             "messages_per_second": statistics.median(r["messages_per_second"] for r in runs),
             "cpu_us_per_message": statistics.median(r["cpu_us_per_message"] for r in runs),
             "load_average": os.getloadavg(),

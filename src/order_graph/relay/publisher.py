@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 import nats.errors
@@ -105,6 +106,21 @@ class Publisher:
             return None
         cursor, shape = parsed
         return LastPublished(position_of(cursor), shape)
+
+    async def publish_async(self, event: EventMessages, shape: Shape) -> asyncio.Future[Any]:
+        """Sends the message and returns at once: the future is JetStream's ack (or refusal)."""
+        subject = subjects.subject(self._prefix, shape, event.store_id, event.event_type)
+        headers = {"Nats-Msg-Id": subjects.msg_id(event.cursor, shape)}
+        try:
+            return await self._js.publish_async(
+                subject, event.payload(shape), stream=self._stream, headers=headers
+            )
+        except _NATS_ERRORS as exc:
+            raise NatsUnavailable(str(exc) or type(exc).__name__) from exc
+
+    @property
+    def ack_timeout(self) -> float:
+        return self._settings.nats_timeout_seconds
 
     async def publish(self, event: EventMessages, shape: Shape) -> None:
         subject = subjects.subject(self._prefix, shape, event.store_id, event.event_type)
