@@ -23,7 +23,6 @@ import asyncio
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from order_graph.relay.messages import EventMessages
 from order_graph.relay.publisher import Publisher
@@ -43,7 +42,7 @@ class PublishFailed(Exception):
 @dataclass(slots=True)
 class _Sent:
     event: EventMessages
-    acks: list[asyncio.Future[Any]] = field(default_factory=list)
+    acks: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 async def publish_batch(
@@ -62,7 +61,7 @@ async def publish_batch(
         nonlocal acked, messages
         sent = in_flight[0]
         for ack in sent.acks:
-            await asyncio.wait_for(asyncio.shield(ack), publisher.ack_timeout)
+            await asyncio.wait_for(ack, publisher.ack_timeout)
         in_flight.popleft()
         messages -= len(sent.acks)
         unacked[sent.event.order_id] -= 1
@@ -82,19 +81,23 @@ async def publish_batch(
         while in_flight:
             await settle_oldest()
     except Exception as exc:  # NatsUnavailable, a refusal, a timeout: all reported alike
-        raise PublishFailed(str(exc) or type(exc).__name__, acked, await _gap(in_flight)) from exc
+        gap = await _gap(in_flight, publisher.ack_timeout)
+        raise PublishFailed(str(exc) or type(exc).__name__, acked, gap) from exc
     return acked
 
 
-async def _gap(in_flight: deque[_Sent]) -> bool:
-    """Drains the messages after the first failure: whether one of them was stored anyway."""
-    failed, stored_after = False, False
-    for sent in in_flight:
-        for ack in sent.acks:
-            try:
-                await asyncio.wait_for(ack, 1.0)
-            except (Exception, asyncio.CancelledError):
-                failed = True
-            else:
-                stored_after = stored_after or failed
+async def _gap(in_flight: deque[_Sent], patience: float) -> bool:
+    """Waits for the messages still in flight after a failure (together, for one timeout):
+    whether any of them was stored after one that was not."""
+    acks = [ack for sent in in_flight for ack in sent.acks]
+    if acks:
+        await asyncio.wait(acks, timeout=patience)
+    failed = stored_after = False
+    for ack in acks:
+        if not ack.done():
+            ack.cancel()
+        if ack.cancelled() or ack.exception() is not None:
+            failed = True
+        elif failed:
+            stored_after = True
     return stored_after
