@@ -41,7 +41,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from order_graph.api.events import OrderEvent
 from order_graph.api.loaders import Loaders
 from order_graph.domain.model import EventRecord
-from order_graph.ops.metrics import SUBSCRIPTION_DELIVERIES, SUBSCRIPTION_EXECUTIONS
+from order_graph.ops.metrics import SUBSCRIPTION_EXECUTIONS
 from order_graph.storage.database import Database
 
 # Rendered events kept per cohort: enough for members a little apart to share, bounded so a
@@ -99,7 +99,6 @@ async def _rendered(execute: Callable[[], Any]) -> Rendered:
     if isinstance(result, Awaitable):
         result = await result
     assert isinstance(result, ExecutionResult)
-    SUBSCRIPTION_EXECUTIONS.inc()
     data = None if result.data is None else orjson.Fragment(orjson.dumps(result.data))
     return Rendered(data, tuple(result.errors or ()))
 
@@ -166,26 +165,39 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     _cohort: Cohort | None
 
     def build_per_event_executor(self, payload: Any) -> Executor[Any]:
-        if isinstance(payload, Delivery) and not hasattr(self, "_cohort"):
+        if not isinstance(payload, Delivery):
+            return super().build_per_event_executor(payload)
+        if not hasattr(self, "_cohort"):
             self._cohort = cohort_of(self)  # once per subscription, on its first event
-        return super().build_per_event_executor(payload)
+        return _DeliveryExecution(self, payload)  # type: ignore[return-value]
+
+    def render(self, delivery: Delivery) -> Any:
+        """The event executed for this subscription alone (once per cohort when shared)."""
+        executor = super().build_per_event_executor(delivery.as_graphql())
+        SUBSCRIPTION_EXECUTIONS.inc()
+        return executor.execute_operation(False)
+
+
+class _DeliveryExecution:
+    """What graphql-core runs for one event of one subscriber: the cohort's rendering when
+    there is one (no copy of the executor, no execution), else a plain execution."""
+
+    __slots__ = ("delivery", "subscription")
+
+    def __init__(self, subscription: SharedEventExecutor, delivery: Delivery) -> None:
+        self.subscription = subscription
+        self.delivery = delivery
 
     def execute_operation(self, serially: bool | None = None) -> Any:
-        delivery = self.root_value
-        if not isinstance(delivery, Delivery):
-            return super().execute_operation(serially)
-        SUBSCRIPTION_DELIVERIES.inc()
-        self.root_value = delivery.as_graphql()
-        cohort = getattr(self, "_cohort", None)
+        cohort = self.subscription._cohort
         if cohort is None:
-            SUBSCRIPTION_EXECUTIONS.inc()
-            return super().execute_operation(serially)
-        return self._shared(cohort, delivery.event.position, serially)
+            return self.subscription.render(self.delivery)
+        return self._shared(cohort)
 
-    async def _shared(self, cohort: Cohort, position: int, serially: bool | None) -> Any:
+    async def _shared(self, cohort: Cohort) -> ExecutionResult:
         # Executed only if no member of the cohort has rendered this event yet.
-        execute = partial(super().execute_operation, serially)
-        return (await cohort.render(position, execute)).result()
+        execute = partial(self.subscription.render, self.delivery)
+        return (await cohort.render(self.delivery.event.position, execute)).result()
 
 
 # The loaders of the newest hub read, per hub: every subscriber woken by that read uses them.

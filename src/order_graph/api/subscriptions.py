@@ -17,7 +17,7 @@ from order_graph.api.inputs import OrderEventFilter
 from order_graph.api.loaders import Loaders
 from order_graph.api.multiplex import Delivery, loaders_for
 from order_graph.domain.model import EventRecord
-from order_graph.ops.metrics import SUBSCRIPTIONS
+from order_graph.ops.metrics import SUBSCRIPTION_DELIVERIES, SUBSCRIPTIONS
 
 
 def _fields(selections: Iterable[Selection]) -> dict[str, SelectedField]:
@@ -80,6 +80,7 @@ class Subscription:
                 loaders = loaders_for(hub, ctx.db, batch.generation)
                 if order_field is not None:
                     await _prefetch(loaders, batch, order_field)
+                SUBSCRIPTION_DELIVERIES.inc(len(batch))
                 for event in batch:
                     yield Delivery(event, loaders)  # type: ignore[misc]
         finally:

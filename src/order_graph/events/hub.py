@@ -80,9 +80,18 @@ class Batch(list[EventRecord]):
 
 
 class EventHub:
-    def __init__(self, db: Database, window: int = 10_000, poll_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        window: int = 10_000,
+        poll_seconds: float = 5.0,
+        coalesce_seconds: float = 0.015,
+    ) -> None:
         self.db = db
         self.poll_seconds = poll_seconds
+        # Reads of the log at most this often: under load one read (two statements) serves
+        # many commits, for at most this much more latency; idle, a commit is read at once.
+        self.coalesce_seconds = coalesce_seconds
         self._size = window
         self._window = _Tail()
         self._stores: dict[str, _Tail] = {}
@@ -130,6 +139,8 @@ class EventHub:
             self._wake.clear()
             try:
                 await self._pull()
+                # Commits arriving meanwhile set `_wake` again and are read together.
+                await asyncio.sleep(self.coalesce_seconds)
             except Exception:
                 logger.warning("event hub could not read the log; retrying", exc_info=True)
                 await asyncio.sleep(1)
