@@ -250,7 +250,7 @@ def start_server(url: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
         "ORDER_GRAPH_HOST": "127.0.0.1",
         "ORDER_GRAPH_PORT": str(port),
         "ORDER_GRAPH_AUTH": "required",
-        "ORDER_GRAPH_DB_POOL_SIZE": "5",
+        "ORDER_GRAPH_DB_POOL_SIZE": "10",
         "ORDER_GRAPH_DEADLINE_RUNNER": "false",
     }
     sink = (folder / "server.log").open("wb")
@@ -398,6 +398,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         await admin.close()
 
     latencies, duplicates, disordered = [], 0, 0
+    timeline: list[tuple[float, float]] = []
     for s in subscribers:
         seen: set[tuple[str, int]] = set()
         last = 0
@@ -408,8 +409,10 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             last = position
             if (order, version) in commits:
                 latencies.append((at - commits[(order, version)]) * 1000)
+                timeline.append((round(commits[(order, version)] - began, 3), latencies[-1]))
     deliveries = sum(len(s.received) for s in subscribers)
     changes = len(commits)
+    (folder / "latencies.json").write_bytes(orjson.dumps(sorted(timeline)))
     # The writer's own: one transaction per change, plus its pool's setup at the start.
     server_xacts = xacts - changes
     return {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Iterable
+from itertools import chain
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
@@ -30,7 +31,7 @@ def _fields(selections: Iterable[Selection]) -> dict[str, SelectedField]:
     return found
 
 
-async def _prefetch(loaders: Loaders, events: list[EventRecord], order: SelectedField) -> None:
+async def _prefetch(loaders: Loaders, events: Iterable[EventRecord], order: SelectedField) -> None:
     """Loads the orders of a burst, and the lists selected under them, a statement each."""
     ids = list(dict.fromkeys(event.order_id for event in events))
     wanted = _fields(order.selections)
@@ -79,7 +80,10 @@ class Subscription:
                 # the order as it is now, not as an earlier event of this connection saw it.
                 loaders = loaders_for(hub, ctx.db, batch.generation)
                 if order_field is not None:
-                    await _prefetch(loaders, batch, order_field)
+                    # The first fat subscriber woken by a read loads the orders of all of it,
+                    # for every subscriber of every store: a statement per list, per read.
+                    shared = hub.newest_read if batch.generation == hub.generation else []
+                    await _prefetch(loaders, chain(batch, shared), order_field)
                 SUBSCRIPTION_DELIVERIES.inc(len(batch))
                 for event in batch:
                     yield Delivery(event, loaders)  # type: ignore[misc]

@@ -101,6 +101,7 @@ class EventHub:
         self._reset_at = 0  # where the window last restarted empty
         self._head = 0
         self.generation = 0  # one more per read that advanced the head
+        self.newest_read: list[EventRecord] = []  # the events of that read
         self._subscribers = 0
         # Where each subscriber of this process stands while it is not waiting, for the lag.
         self._cursors: dict[int, int] = {}
@@ -185,6 +186,7 @@ class EventHub:
             self._evicted[old.store_id] = self._floor = old.position
         self._head = events[-1].position if len(events) == BATCH else newest
         self.generation += 1
+        self.newest_read = events
         self._wake_stores({event.store_id for event in events})
 
     def _wake_stores(self, stores: Iterable[str]) -> None:
