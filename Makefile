@@ -60,11 +60,12 @@ schema: $(RUN_STAMP)
 
 bench: $(TEST_STAMP)
 	$(PY) bench/run.py
-	$(PY) bench/subscriptions.py --count 1000
+	$(PY) bench/subscriptions.py
+	$(PY) bench/relay.py
 
 bench-quick: $(TEST_STAMP)
 	$(PY) bench/run.py --quick
-	$(PY) bench/subscriptions.py --count 200
+	$(PY) bench/subscriptions.py --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(FEDERATION)/node_modules \
