@@ -22,61 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from bisect import bisect_right
 from collections.abc import AsyncIterator, Iterable
 from heapq import merge
 
 from order_graph.domain.model import EventRecord
 from order_graph.events import log
+from order_graph.events.tail import Batch, Tail, position
 from order_graph.ops.metrics import SUBSCRIBER_WAKEUPS
 from order_graph.storage.database import Database
 
 logger = logging.getLogger(__name__)
 
 BATCH = 500
-
-
-def _position(event: EventRecord) -> int:
-    return event.position
-
-
-class _Tail:
-    """Events in log order; the oldest leave from the front (amortised O(1), no copying)."""
-
-    __slots__ = ("_events", "_start")
-
-    def __init__(self) -> None:
-        self._events: list[EventRecord] = []
-        self._start = 0
-
-    def __len__(self) -> int:
-        return len(self._events) - self._start
-
-    def append(self, event: EventRecord) -> None:
-        self._events.append(event)
-
-    def popleft(self) -> EventRecord:
-        event = self._events[self._start]
-        self._start += 1
-        if self._start > 1024 and self._start * 2 > len(self._events):
-            del self._events[: self._start]
-            self._start = 0
-        return event
-
-    def after(self, cursor: int) -> list[EventRecord]:
-        """Every event after `cursor`."""
-        index = bisect_right(self._events, cursor, lo=self._start, key=_position)
-        return self._events[index:]
-
-
-class Batch(list[EventRecord]):
-    """Events for one subscriber. `generation` names the hub read they came from (None: read
-    from the table for this subscriber alone), so that what is loaded for them can be shared
-    by every subscriber that receives them."""
-
-    def __init__(self, events: list[EventRecord], generation: int | None) -> None:
-        super().__init__(events)
-        self.generation = generation
 
 
 class EventHub:
@@ -93,8 +50,8 @@ class EventHub:
         # many commits, for at most this much more latency; idle, a commit is read at once.
         self.coalesce_seconds = coalesce_seconds
         self._size = window
-        self._window = _Tail()
-        self._stores: dict[str, _Tail] = {}
+        self._window = Tail()
+        self._stores: dict[str, Tail] = {}
         # The newest position each store had evicted from the window (since the last reset).
         self._evicted: dict[str, int] = {}
         self._floor = 0  # the window holds every event after it, up to the head
@@ -166,7 +123,7 @@ class EventHub:
             self._append(events, newest)
 
     def _restart(self, head: int) -> None:
-        self._window = _Tail()
+        self._window = Tail()
         self._stores.clear()
         self._evicted.clear()
         self._floor = self._reset_at = self._head = head
@@ -178,7 +135,7 @@ class EventHub:
             self._window.append(event)
             tail = self._stores.get(event.store_id)
             if tail is None:
-                tail = self._stores[event.store_id] = _Tail()
+                tail = self._stores[event.store_id] = Tail()
             tail.append(event)
         while len(self._window) > self._size:
             old = self._window.popleft()
@@ -222,7 +179,7 @@ class EventHub:
                     found.append(events)
         if len(found) == 1:
             return found[0]
-        return list(merge(*found, key=_position))
+        return list(merge(*found, key=position))
 
     async def _wait_beyond(self, cursor: int, stores: list[str] | None) -> None:
         """Until an event of `stores` may have arrived after `cursor`."""
