@@ -35,7 +35,6 @@ from order_graph.domain.access import Principal
 from order_graph.domain.model import Channel, CreateOrder, FulfillmentType, ItemInput
 from order_graph.domain.status import MainStatus
 from order_graph.relay.messages import EventMessages, read_batch
-from order_graph.relay.pipeline import publish_batch
 from order_graph.relay.publisher import connected
 from order_graph.relay.runner import Relay
 from order_graph.relay.settings import RelaySettings
@@ -151,6 +150,8 @@ async def one_round(url: str, stream: str, prefix: str, messages: int) -> dict[s
 async def publish_only(url: str, events: int, rounds: int, window: int) -> dict[str, object]:
     """The publishing alone, the same messages both ways, interleaved: one JetStream round trip
     per message (the relay before flow control) against `publish_batch` with a window."""
+    from order_graph.relay.pipeline import publish_batch  # not in a tree from before it
+
     db = Database(url, pool_size=5)
     service = OrderService(db)
     batch: list[EventMessages] = []
@@ -193,7 +194,7 @@ async def publish_only(url: str, events: int, rounds: int, window: int) -> dict[
     }
 
 
-async def measure(events: int, stores: int, rounds: int) -> dict[str, object]:
+async def measure(events: int, stores: int, rounds: int, both: bool) -> dict[str, object]:
     name = f"order_graph_bench_relay_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -201,8 +202,11 @@ async def measure(events: int, stores: int, rounds: int) -> dict[str, object]:
     try:
         url = database_url(name)
         await write_events(url, events, stores)
-        publishing = await publish_only(url, events, rounds, RelaySettings().relay_publish_window)
-        print(json.dumps(publishing), flush=True)
+        publishing = None
+        if both:
+            window = RelaySettings().relay_publish_window
+            publishing = await publish_only(url, events, rounds, window)
+            print(json.dumps(publishing), flush=True)
         runs = []
         for index in range(rounds):
             tag = f"{uuid.uuid4().hex[:8]}{index}"
@@ -229,8 +233,12 @@ def main() -> int:
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--label", default="", help="stored with the result, e.g. before/after")
+    parser.add_argument(
+        "--relay-only", action="store_true", help="skip publishing both ways (older trees)"
+    )
     args = parser.parse_args()
-    result = asyncio.run(measure(args.events - args.events % 2, args.stores, args.rounds))
+    events = args.events - args.events % 2
+    result = asyncio.run(measure(events, args.stores, args.rounds, not args.relay_only))
     result["label"] = args.label
     result["at"] = datetime.now(UTC).isoformat(timespec="seconds")
     print(json.dumps(result))
