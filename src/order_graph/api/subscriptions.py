@@ -6,8 +6,8 @@ subscriber of the same cohort (same selection, variables and visibility)."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Iterable
-from itertools import chain
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
@@ -18,6 +18,7 @@ from order_graph.api.inputs import OrderEventFilter
 from order_graph.api.loaders import Loaders
 from order_graph.api.multiplex import Delivery, loaders_for
 from order_graph.domain.model import EventRecord
+from order_graph.events.tail import Batch
 from order_graph.ops.metrics import SUBSCRIPTION_DELIVERIES, SUBSCRIPTIONS
 
 
@@ -31,20 +32,47 @@ def _fields(selections: Iterable[Selection]) -> dict[str, SelectedField]:
     return found
 
 
-async def _prefetch(loaders: Loaders, events: Iterable[EventRecord], order: SelectedField) -> None:
+LISTS = {
+    "items": lambda loaders: loaders.items,
+    "discounts": lambda loaders: loaders.discounts,
+    "statusHistory": lambda loaders: loaders.history,
+    "changes": lambda loaders: loaders.changes,
+}
+
+
+def _lists(order: SelectedField) -> frozenset[str]:
+    """The lists selected under a fat event's order."""
+    wanted = _fields(order.selections)
+    return frozenset(name for name in LISTS if name in wanted)
+
+
+async def _prefetch(loaders: Loaders, events: Iterable[EventRecord], lists: frozenset[str]) -> None:
     """Loads the orders of a burst, and the lists selected under them, a statement each."""
     ids = list(dict.fromkeys(event.order_id for event in events))
-    wanted = _fields(order.selections)
     loads: list[Awaitable[object]] = [loaders.orders.load_many(ids)]
-    if "items" in wanted:
-        loads.append(loaders.items.load_many(ids))
-    if "discounts" in wanted:
-        loads.append(loaders.discounts.load_many(ids))
-    if "statusHistory" in wanted:
-        loads.append(loaders.history.load_many(ids))
-    if "changes" in wanted:
-        loads.append(loaders.changes.load_many(ids))
+    loads.extend(LISTS[name](loaders).load_many(ids) for name in lists)
     await asyncio.gather(*loads)
+
+
+# Per shared loaders (one hub read), the loading of the whole read, per selection of lists.
+_reads: weakref.WeakKeyDictionary[Loaders, dict[frozenset[str], asyncio.Future[None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _prefetch_read(loaders: Loaders, read: list[EventRecord], lists: frozenset[str]) -> None:
+    """The first fat subscriber woken by a hub read loads the orders of all of it, for every
+    subscriber of every store; the others wait for that load rather than start their own."""
+    loading = _reads.setdefault(loaders, {})
+    task = loading.get(lists)
+    if task is None:
+        task = loading[lists] = asyncio.ensure_future(_prefetch(loaders, read, lists))
+    await asyncio.shield(task)
+
+
+def in_read(batch: Batch, generation: int, read: list[EventRecord]) -> bool:
+    """Whether every event of `batch` comes from the hub's newest read."""
+    return batch.generation == generation and bool(read) and batch[0].position >= read[0].position
 
 
 @strawberry.type
@@ -67,6 +95,7 @@ class Subscription:
         order = _fields(info.selected_fields).get("orderEvents")
         order_field = _fields(order.selections).get("order") if order else None
         query = event_query(filter, ctx.principal, fat=order_field is not None)
+        lists = None if order_field is None else _lists(order_field)
         if after is not None:
             start = await resumable(ctx.db, position_of(after))
         elif from_start:
@@ -79,11 +108,10 @@ class Subscription:
                 # Loaders per hub read, shared by every subscriber it woke: a fat message shows
                 # the order as it is now, not as an earlier event of this connection saw it.
                 loaders = loaders_for(hub, ctx.db, batch.generation)
-                if order_field is not None:
-                    # The first fat subscriber woken by a read loads the orders of all of it,
-                    # for every subscriber of every store: a statement per list, per read.
-                    shared = hub.newest_read if batch.generation == hub.generation else []
-                    await _prefetch(loaders, chain(batch, shared), order_field)
+                if lists is not None and in_read(batch, hub.generation, hub.newest_read):
+                    await _prefetch_read(loaders, hub.newest_read, lists)
+                elif lists is not None:
+                    await _prefetch(loaders, batch, lists)
                 SUBSCRIPTION_DELIVERIES.inc(len(batch))
                 for event in batch:
                     yield Delivery(event, loaders)  # type: ignore[misc]
