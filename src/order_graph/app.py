@@ -42,6 +42,7 @@ from order_graph.deadlines.runner import DeadlineRunner
 from order_graph.domain.status import MainStatus
 from order_graph.events.hub import EventHub
 from order_graph.events.listener import PostgresListener
+from order_graph.ops import collector
 from order_graph.ops.logs import RequestLog
 from order_graph.ops.metrics import (
     EVENT_LAG,
@@ -269,6 +270,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         runner = None
         if settings.deadline_runner:
             runner = asyncio.create_task(deadlines.run(stop_deadlines), name="deadlines")
+        collector.tune()
         try:
             yield
         finally:
