@@ -14,7 +14,9 @@ would lose, and how it is kept:
   and reports it. A gap (a message missing while a later one was stored) means "everything
   before the stream's newest message is in it" no longer holds, so `PublishFailed.gap` tells
   the relay to republish from its saved progress rather than after the stream's newest
-  message; the messages stored meanwhile are dropped by their Nats-Msg-Id.
+  message; the messages stored meanwhile are dropped by their Nats-Msg-Id. One case is left:
+  a relay that dies between such a refusal and its retry, replaced after more than the
+  duplicate window, resumes after the stream's newest message and would skip the refused one.
 """
 
 from __future__ import annotations
