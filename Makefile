@@ -64,11 +64,12 @@ schema: $(RUN_STAMP)
 # The benchmark (docs/bench.md): order-graph, the ceiling and PostGraphile side by side.
 bench: $(TEST_STAMP) bench-peer-deps wrk-deps
 	$(PY) bench/run.py
-	$(PY) bench/subscriptions.py --count 1000
+	$(PY) bench/subscriptions.py
+	$(PY) bench/relay.py
 
 bench-quick: $(TEST_STAMP) bench-peer-deps wrk-deps
 	$(PY) bench/run.py --quick
-	$(PY) bench/subscriptions.py --count 200
+	$(PY) bench/subscriptions.py --quick
 
 # The event log's cost to writers (docs/scaling.md): PostgreSQL, a database of its own.
 bench-writes: $(TEST_STAMP)

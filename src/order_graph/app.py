@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -45,6 +44,7 @@ from order_graph.domain.status import MainStatus
 from order_graph.events.hub import EventHub
 from order_graph.events.listener import PostgresListener
 from order_graph.events.sequencer import Sequencer
+from order_graph.ops import collector
 from order_graph.ops.logs import RequestLog, lean_log_records
 from order_graph.ops.metrics import (
     EVENT_LAG,
@@ -273,28 +273,6 @@ class Edge(Starlette):
         return app
 
 
-def settle_memory() -> tuple[int, int, int]:
-    """After start-up: what was built so far (schemas, modules, the plan cache's code) lives
-    as long as the process, so the cyclic collector stops scanning it (`gc.freeze`), and it
-    runs less often: a request makes a few thousand short-lived objects, which reference
-    counting frees; at the default threshold (700) the collector ran several times a request
-    (7-13% of a read's CPU). Returns the thresholds before, for `unsettle_memory`."""
-    gc.collect()
-    gc.freeze()
-    before = gc.get_threshold()
-    gc.set_threshold(GC_THRESHOLD, before[1], before[2])
-    return before
-
-
-def unsettle_memory(thresholds: tuple[int, int, int]) -> None:
-    """At shutdown: a process that starts another app (the tests) collects this one."""
-    gc.unfreeze()
-    gc.set_threshold(*thresholds)
-
-
-GC_THRESHOLD = 20_000
-
-
 def _packaged(name: str) -> str:
     return resources.files("order_graph").joinpath(name).read_text()
 
@@ -326,7 +304,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         if listener is not None:
             listener.start()
         lean_log_records()
-        thresholds = settle_memory()
+        thresholds = collector.settle()
         stop_deadlines = asyncio.Event()
         runner = None
         if settings.deadline_runner:
@@ -346,7 +324,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             await sequencer.stop()
             await hub.stop()
             await db.dispose()
-            unsettle_memory(thresholds)
+            collector.unsettle(thresholds)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -8,6 +8,7 @@ import dataclasses
 import importlib.util
 import logging
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,8 +18,10 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+import nats
 import orjson
 import pytest
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
 from order_graph.api import ids
 from order_graph.api.events import position_of
@@ -47,6 +50,7 @@ from order_graph.relay.subjects import (
     msg_id,
     store_id_of,
     store_token,
+    stream_subjects,
     subject,
 )
 from order_graph.service import OrderService
@@ -609,3 +613,73 @@ async def test_events_pruned_before_publishing_are_skipped_loudly_not_forever(
     received = await read_stream(nats_url, stream_name.stream)
     assert_exactly_once_in_order(received, kept, stream_name.prefix)
     assert any("never reach NATS" in record.getMessage() for record in caplog.records)
+
+
+# --- Publishing with many messages in flight ------------------------------------------------
+
+
+async def test_a_publish_refused_mid_batch_loses_nothing_repeats_nothing_keeps_order_per_order(
+    postgres_url: str,
+    nats_url: str,
+    stream_name: StreamName,
+    service: OrderService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A real JetStream refusal in the middle of a window: the stream takes one message per
+    subject, and one is taken already, so an order's skinny CREATED is refused while its later
+    events, on subjects still free, could be stored. Once the limit is lifted, every event is
+    there once per shape, and each order's events in version order."""
+    caplog.set_level(logging.WARNING, logger="order_graph.relay")
+    store = f"refusing-{uuid.uuid4().hex[:6]}"
+    await order_story(service, store)
+    limited = StreamConfig(
+        name=stream_name.stream,
+        subjects=stream_subjects(stream_name.prefix),
+        storage=StorageType.MEMORY,
+        discard=DiscardPolicy.NEW,
+        discard_new_per_subject=True,
+        max_msgs_per_subject=1,
+    )
+    client = await nats.connect(nats_url)
+    js = client.jetstream()
+    await js.add_stream(limited)
+    taken = subject(stream_name.prefix, Shape.SKINNY, store, "CREATED")
+    await js.publish(taken, b"{}", headers={"Nats-Msg-Id": "not-the-relay"})
+    settings = relay_settings(postgres_url, nats_url, stream_name)
+    stop = asyncio.Event()
+    relay = asyncio.create_task(run_relay(settings, stop))
+
+    async def refused() -> bool:
+        return any("maximum messages per subject" in r.getMessage() for r in caplog.records)
+
+    try:
+        await eventually(refused, "JetStream refusing a message")
+        lifted = dataclasses.replace(
+            limited, max_msgs_per_subject=-1, discard_new_per_subject=False
+        )
+        await js.update_stream(lifted)
+        positions = await log_positions(service)
+
+        async def all_there() -> bool:
+            return await stream_count(nats_url, stream_name.stream) >= 2 * len(positions) + 1
+
+        await eventually(all_there, "every message once the limit is lifted")
+        await settle(relay, stop)
+        received = [
+            r
+            for r in await read_stream(nats_url, stream_name.stream)
+            if r.msg_id != "not-the-relay"
+        ]
+    finally:
+        stop.set()
+        await client.close()
+
+    ids_ = [r.msg_id for r in received]
+    assert len(ids_) == len(set(ids_)), "no message twice"
+    for shape in Shape:
+        mine = [r.body for r in received if shape_of(r, stream_name.prefix) is shape]
+        assert sorted(position_of(body["cursor"]) for body in mine) == positions, shape
+        versions: dict[str, list[int]] = {}
+        for body in mine:
+            versions.setdefault(body["orderId"], []).append(body["version"])
+        assert all(v == sorted(v) for v in versions.values()), "version order per order"

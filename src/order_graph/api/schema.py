@@ -23,6 +23,7 @@ from order_graph.api.documents import CachedDocuments
 from order_graph.api.item_changes import ItemMutations
 from order_graph.api.limits import BoundInputs, Limits, QueryCost
 from order_graph.api.loaders import FreshLoaders
+from order_graph.api.multiplex import SharedEventExecutor
 from order_graph.api.mutations import Mutation
 from order_graph.api.observability import ObserveOperations
 from order_graph.api.queries import Query
@@ -99,6 +100,7 @@ def build_schema(
         subscription=Subscription,
         types=[Order],
         extensions=extensions,
+        execution_context_class=SharedEventExecutor,  # subscriptions share their executions
     )
 
 

@@ -50,6 +50,18 @@ WEBSOCKETS = Gauge(
 SUBSCRIPTIONS = Gauge(
     "order_graph_subscriptions", "Active event subscriptions.", multiprocess_mode="livesum"
 )
+SUBSCRIBER_WAKEUPS = Counter(
+    "order_graph_subscriber_wakeups_total",
+    "Times a subscriber was woken for new events (only by events of the stores it follows).",
+)
+SUBSCRIPTION_EXECUTIONS = Counter(
+    "order_graph_subscription_executions_total",
+    "Events executed against a subscription's selection (once per event for all subscribers "
+    "that share a document, its variables and what their callers may see).",
+)
+SUBSCRIPTION_DELIVERIES = Counter(
+    "order_graph_subscription_deliveries_total", "Event messages delivered to subscribers."
+)
 EVENT_LAG = Gauge(
     "order_graph_event_lag",
     "Newest event position minus the oldest position a subscriber is still to receive.",

@@ -65,6 +65,7 @@ class BatchQueryError(RuntimeError):
 class EventMessages:
     position: int
     cursor: str
+    order_id: str
     store_id: str
     event_type: str
     skinny: bytes
@@ -79,6 +80,7 @@ def messages_of(node: dict[str, Any]) -> EventMessages:
     return EventMessages(
         position=position_of(node["cursor"]),
         cursor=node["cursor"],
+        order_id=node["orderId"],
         store_id=node["storeId"],
         event_type=node["type"],
         skinny=orjson.dumps(skinny),

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import nats
 import nats.errors
+import orjson
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
@@ -44,8 +46,11 @@ class LastPublished:
 
 
 class Publisher:
-    def __init__(self, js: JetStreamContext, settings: RelaySettings) -> None:
+    def __init__(
+        self, js: JetStreamContext, settings: RelaySettings, acks: Acks | None = None
+    ) -> None:
         self._js = js
+        self._acks = acks
         self._settings = settings
         self._stream = settings.nats_stream
         self._prefix = settings.nats_subject_prefix
@@ -106,6 +111,21 @@ class Publisher:
         cursor, shape = parsed
         return LastPublished(position_of(cursor), shape)
 
+    async def publish_async(self, event: EventMessages, shape: Shape) -> asyncio.Future[None]:
+        """Sends the message and returns at once: the future is JetStream's ack (or refusal)."""
+        assert self._acks is not None, "made by connected()"
+        subject = subjects.subject(self._prefix, shape, event.store_id, event.event_type)
+        headers = {"Nats-Msg-Id": subjects.msg_id(event.cursor, shape)}
+        headers["Nats-Expected-Stream"] = self._stream
+        try:
+            return await self._acks.publish(subject, event.payload(shape), headers)
+        except _NATS_ERRORS as exc:
+            raise NatsUnavailable(str(exc) or type(exc).__name__) from exc
+
+    @property
+    def ack_timeout(self) -> float:
+        return self._settings.nats_timeout_seconds
+
     async def publish(self, event: EventMessages, shape: Shape) -> None:
         subject = subjects.subject(self._prefix, shape, event.store_id, event.event_type)
         headers = {"Nats-Msg-Id": subjects.msg_id(event.cursor, shape)}
@@ -119,6 +139,59 @@ class Publisher:
             )
         except _NATS_ERRORS as exc:
             raise NatsUnavailable(str(exc) or type(exc).__name__) from exc
+
+
+class Refused(Exception):
+    """JetStream refused a message (a stream limit, a wrong stream): it is not stored."""
+
+
+class Acks:
+    """JetStream's acks of asynchronous publishes, on one reply subscription.
+
+    nats-py has `publish_async`, but its reply handler raises on a refusal with status 503 (a
+    stream limit says "maximum messages exceeded" so) instead of failing the ack's future,
+    which then never completes; here every reply settles its future."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._futures: dict[str, asyncio.Future[None]] = {}
+        self._inbox = ""
+        self._sent = 0
+
+    async def start(self) -> None:
+        self._inbox = self._client.new_inbox()
+        await self._client.subscribe(f"{self._inbox}.*", cb=self._reply)
+
+    async def publish(
+        self, subject: str, payload: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[None]:
+        self._sent += 1
+        token = str(self._sent)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._futures[token] = future
+        future.add_done_callback(lambda _: self._futures.pop(token, None))  # also when given up
+        await self._client.publish(
+            subject, payload, reply=f"{self._inbox}.{token}", headers=headers
+        )
+        return future
+
+    async def _reply(self, msg: Msg) -> None:
+        future = self._futures.get(msg.subject.rpartition(".")[2])
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(NatsUnavailable("JetStream has no responder for the stream"))
+            return
+        try:
+            answer = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            future.set_exception(NatsUnavailable(f"not an ack: {msg.data[:200]!r}"))
+            return
+        error = answer.get("error") if isinstance(answer, dict) else "not an ack"
+        if error:
+            future.set_exception(Refused(str(error)))
+        else:
+            future.set_result(None)
 
 
 async def _quiet(exc: Exception) -> None:
@@ -147,7 +220,9 @@ async def connected(settings: RelaySettings) -> AsyncIterator[Publisher]:
     except _NATS_ERRORS as exc:
         raise NatsUnavailable(str(exc) or type(exc).__name__) from exc
     try:
-        yield Publisher(client.jetstream(timeout=settings.nats_timeout_seconds), settings)
+        acks = Acks(client)
+        await acks.start()
+        yield Publisher(client.jetstream(timeout=settings.nats_timeout_seconds), settings, acks)
     finally:
         if not client.is_closed:
             await client.close()

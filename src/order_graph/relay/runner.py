@@ -1,11 +1,14 @@
 """The relay: follows the event log and publishes every event to JetStream, twice.
 
 Loop of the active relay: read a batch after the saved position (one `orderEvents` page), publish
-each event's skinny then fat message and wait for JetStream's ack of each, then save the batch's
-last position. Publishing strictly one message at a time keeps the stream in log order (so per
-order in version order) and means everything before the newest stream message is in the stream.
-A crash between ack and save republishes at most one batch; the Nats-Msg-Id (cursor and shape)
-lets JetStream drop those within its duplicate window, and on taking over the relay also starts
+each event's skinny then fat message with up to `relay_publish_window` messages in flight
+(`relay/pipeline.py`: acks awaited oldest first, in batches, never two events of one order in
+flight at once), then save the batch's last position; the next batch is read while this one is
+published. Messages go out in log order on one connection, so the stream is in log order and
+everything before its newest message is in it, unless a message was refused while a later one
+was stored (a gap): then the relay republishes from its saved position, and JetStream drops
+what it already holds by Nats-Msg-Id. A crash between ack and save republishes at most one
+batch, dropped the same way within the duplicate window; on taking over the relay also starts
 after the newest message already in the stream, which covers crashes older than the window.
 """
 
@@ -22,7 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from order_graph.config import Settings
 from order_graph.events import log as event_log
 from order_graph.relay.leadership import Lease, leadership
-from order_graph.relay.messages import BatchQueryError, read_batch
+from order_graph.relay.messages import BatchQueryError, EventMessages, read_batch
+from order_graph.relay.pipeline import PublishFailed, publish_batch
 from order_graph.relay.publisher import NatsUnavailable, Publisher, connected
 from order_graph.relay.settings import RelaySettings
 from order_graph.relay.subjects import Shape
@@ -65,6 +69,8 @@ class Relay:
         self.stop = stop
         self.progress = Progress()
         self._lag_logged_at = 0.0
+        # A publish failed while a later message was stored, and nothing was saved since.
+        self._gap = False
 
     async def run(self) -> None:
         backoff = self._backoff()
@@ -115,6 +121,11 @@ class Relay:
     async def _resume_point(self, lease: Lease, publisher: Publisher) -> ResumePoint:
         saved = await lease.load_position()
         self.progress.published = saved
+        if self._gap:
+            # A message after the saved position is missing while later ones were stored: the
+            # stream's newest message says nothing about those before it. Republish them all.
+            log.warning("relay: a message was refused; republishing after position %d", saved)
+            return ResumePoint(saved)
         last = await publisher.last_published()
         if last is None or last.position <= saved:
             return ResumePoint(saved)
@@ -145,24 +156,41 @@ class Relay:
         self, lease: Lease, publisher: Publisher, resume: ResumePoint, backoff: Backoff
     ) -> None:
         position = resume.position
-        batch_size = self.settings.relay_batch_size
-        while not self.stop.is_set():
-            await lease.confirm()
-            batch = await read_batch(self.db, self.service, position, batch_size)
-            for event in batch:
-                for shape in Shape:
-                    if (event.position, shape) not in resume.skip:
-                        await publisher.publish(event, shape)
-            if batch:
-                position = batch[-1].position
-                await lease.save_position(position)
-                self.progress.published = position
-                backoff.reset()
-            if len(batch) < batch_size:
-                self.progress.head = max(self.progress.head, position)
-                await pause(self.stop, self.settings.relay_poll_seconds)
-            else:
-                await self._report_lag()
+        size, window = self.settings.relay_batch_size, self.settings.relay_publish_window
+        ahead: asyncio.Task[list[EventMessages]] | None = None
+        try:
+            while not self.stop.is_set():
+                await lease.confirm()
+                batch = await (ahead or read_batch(self.db, self.service, position, size))
+                ahead = None
+                if len(batch) == size:  # more waiting: read the next batch while this one goes
+                    after = batch[-1].position
+                    ahead = asyncio.ensure_future(read_batch(self.db, self.service, after, size))
+                try:
+                    await publish_batch(publisher, batch, resume.skip, window)
+                except PublishFailed as failed:
+                    if failed.acked is not None:
+                        await self._saved(lease, failed.acked)
+                    self._gap = self._gap or failed.gap
+                    raise NatsUnavailable(str(failed)) from failed
+                if batch:
+                    position = batch[-1].position
+                    await self._saved(lease, position)
+                    backoff.reset()
+                if len(batch) < size:
+                    self.progress.head = max(self.progress.head, position)
+                    await pause(self.stop, self.settings.relay_poll_seconds)
+                else:
+                    await self._report_lag()
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
+
+    async def _saved(self, lease: Lease, position: int) -> None:
+        await lease.save_position(position)
+        self.progress.published = position
+        self._gap = False  # everything up to the saved position is in the stream
 
     async def _refresh_head(self) -> None:
         async with self.db.read() as conn:

@@ -26,6 +26,8 @@ class RelaySettings(BaseSettings):
     nats_duplicate_window_seconds: float = 120.0
     nats_timeout_seconds: float = 5.0
     relay_batch_size: int = 100
+    # Messages published and not yet acknowledged by JetStream, at most (flow control).
+    relay_publish_window: int = 256
     relay_poll_seconds: float = 0.5
     relay_standby_seconds: float = 2.0
     relay_backoff_initial_seconds: float = 0.5
@@ -43,6 +45,13 @@ class RelaySettings(BaseSettings):
     @property
     def max_age_seconds(self) -> float:
         return max(self.nats_retention_days, 0.0) * _DAY
+
+    @field_validator("relay_publish_window")
+    @classmethod
+    def _window_holds_an_event(cls, value: int) -> int:
+        if not 2 <= value <= 4000:  # an event's two messages; nats-py's own pending limit
+            raise ValueError("relay_publish_window must be from 2 to 4000")
+        return value
 
     @field_validator("nats_subject_prefix")
     @classmethod
