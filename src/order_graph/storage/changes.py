@@ -13,7 +13,7 @@ from order_graph.domain.changes import ChangeDiscount, ChangeLine, ItemsPlan, Or
 from order_graph.storage import codes
 from order_graph.storage.orders import IDS
 from order_graph.storage.tables import order_changes, order_discounts, order_items
-from order_graph.storage.writes import insert_discounts
+from order_graph.storage.writes import insert_discounts, item_values
 
 _UPDATE_LINE = (
     update(order_items)
@@ -56,15 +56,7 @@ async def apply_items(
     if plan.added:
         rows: list[dict[str, Any]] = [
             {
-                "order_id": order_id,
-                "store_id": store_id,
-                "position": plan.first_position + offset,
-                "sku_id": item.sku_id,
-                "name": item.name,
-                "quantity": item.quantity,
-                "unit_price": item.unit_price,
-                "line_total": item.line_total,
-                "attributes": item.attributes,
+                **item_values(order_id, store_id, plan.first_position + offset, item),
                 "cancelled_quantity": 0,
             }
             for offset, item in enumerate(plan.added)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from order_graph.domain.model import (
     DiscountDraft,
     DiscountRecord,
+    ItemDraft,
     ItemRecord,
     OrderDraft,
     OrderRecord,
@@ -135,17 +136,7 @@ async def insert_order(
     else:
         order_id = (await conn.execute(insert(orders).returning(orders.c.id), values)).scalar_one()
         item_rows = [
-            {
-                "order_id": order_id,
-                "store_id": draft.store_id,
-                "position": position,
-                "sku_id": item.sku_id,
-                "name": item.name,
-                "quantity": item.quantity,
-                "unit_price": item.unit_price,
-                "line_total": item.line_total,
-                "attributes": item.attributes,
-            }
+            item_values(order_id, draft.store_id, position, item)
             for position, item in enumerate(lines)
         ]
         item_ids = list((await conn.execute(_INSERT_ITEMS, item_rows)).scalars())
@@ -168,6 +159,21 @@ async def insert_order(
         for position, (discount_id, d) in enumerate(zip(discount_ids, discounts, strict=True))
     ]  # fmt: skip
     return Stored(OrderRecord(id=order_id, **values), items, stored, [entered])
+
+
+def item_values(order_id: int, store_id: str, position: int, item: ItemDraft) -> dict[str, Any]:
+    """One new line's row, for SQLAlchemy Core (a new order's, or one an item change adds)."""
+    return {
+        "order_id": order_id,
+        "store_id": store_id,
+        "position": position,
+        "sku_id": item.sku_id,
+        "name": item.name,
+        "quantity": item.quantity,
+        "unit_price": item.unit_price,
+        "line_total": item.line_total,
+        "attributes": item.attributes,
+    }
 
 
 _PG_INSERT_DISCOUNTS = (
