@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/statements.py --database order_graph_bench --bodies-dir bench/.work
 
-Runs the app in this process (its lifespan included) and counts what SQLAlchemy sends through
-a `before_cursor_execute` listener, as tests/api/test_statement_count.py does. Each body is
+Runs the app in this process (its lifespan included) and counts what it sends on every path
+(`Database.observe_statements`: SQLAlchemy's and the compiled reads' driver connections), as
+tests/api/test_statement_count.py does. Each body is
 sent twice first, so caches (the API key's lookup, parsing) are warm; the count is that of
 the next request: what a request costs in the steady state. The environment decides the
 authentication: ORDER_GRAPH_AUTH=off, or an API key in BENCH_API_KEY.
@@ -30,7 +31,6 @@ SAMPLES = 5
 async def count(database: str, bodies_dir: Path) -> dict[str, int]:
     os.environ["ORDER_GRAPH_DATABASE_URL"] = sqlalchemy_url(database)
     import httpx
-    from sqlalchemy import event
 
     from order_graph.app import create_app
 
@@ -53,7 +53,7 @@ async def count(database: str, bodies_dir: Path) -> dict[str, int]:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
     ):
-        event.listen(db.engine.sync_engine, "before_cursor_execute", counter)
+        stop = db.observe_statements(counter)
         for scenario in SCENARIOS:
             if not scenario.reads:
                 continue
@@ -70,7 +70,9 @@ async def count(database: str, bodies_dir: Path) -> dict[str, int]:
                     raise RuntimeError(f"{scenario.name}: {response.status_code} {answer}")
                 found.add(seen[0])
             counts[scenario.name] = max(found)
-        event.remove(db.engine.sync_engine, "before_cursor_execute", counter)
+            if counts[scenario.name] == 0:  # a counter that misses the path that answered
+                raise RuntimeError(f"{scenario.name}: no statement counted")
+        stop()
     return counts
 
 
