@@ -46,6 +46,10 @@ SUB = STANDARD + (
     "mutation S($input: SetSubStatusInput!) { setSubStatus(input: $input) {"
     f" order {{ ...OrderStandard statusHistory {{ toSubStatus }} }} {ERRORS} }} }}"
 )
+UPDATE = SUMMARY + (
+    "mutation U($input: UpdateOrderInput!) { updateOrder(input: $input) {"
+    f" order {{ ...OrderSummary remark attributes changes {{ kind }} }} {ERRORS} }} }}"
+)
 VOLATILE = {"id", "itemId", "orderNo", "createdAt", "updatedAt", "occurredAt"}
 ALL = frozenset(Scope) - {Scope.ADMIN}
 
@@ -142,6 +146,7 @@ async def test_mutations_answer_as_the_executor_does(apps: Any, store_id: str) -
         (MOVE, {"input": nowhere}),
         (MOVE_FULL, {"input": nowhere}),
         (SUB, {"input": {"orderId": "not-an-id"}}),
+        (UPDATE, {"input": {"orderId": "not-an-id"}}),
     ):
         await admin.post(admin.fast, query, variables)
 
@@ -203,6 +208,12 @@ async def test_mutations_answer_as_the_executor_does(apps: Any, store_id: str) -
     assert (await move(SUB, subStatus=sub))["data"]["setSubStatus"]["errors"] == []
     await move(SUB, subStatus="NOPE", reason="x" * 5000)
     await move(MOVE_FULL, to="ACCEPTED", reason="on it")
+    # A remark left out is kept, null clears it; attributes merge; a stale version.
+    kept = await move(UPDATE, attributes={"table": None, "seat": 2})
+    assert kept["data"]["updateOrder"]["order"]["remark"] == "less ice"
+    cleared = await move(UPDATE, remark=None, expectedVersion=5)
+    assert cleared["data"]["updateOrder"]["order"]["remark"] is None
+    await move(UPDATE, remark="x", expectedVersion=1, attributes=[1])
     bad_id = await admin.both(MOVE, {"input": nowhere}, {"input": nowhere})
     assert bad_id["data"]["transitionOrder"]["errors"][0]["code"] == "VALIDATION"
 

@@ -1,9 +1,9 @@
-"""Compiled mutations: `createOrder`, `transitionOrder` and `setSubStatus` documents, compiled
-once per document into a plan that coerces the arguments, calls the service through the
-resolvers' own calls (mutation_calls.py: the same validation, refusals and visibility) and
-builds the payload with the compiled query builders (codegen.py) from what the write
-returned. A created order's lists are what its transaction wrote; a changed order's lists
-are read after the commit in one statement, as the resolvers' loaders would read them.
+"""Compiled mutations: `createOrder`, `transitionOrder`, `setSubStatus` and `updateOrder`
+documents, compiled once per document into a plan that coerces the arguments, calls the
+service through the resolvers' own calls (mutation_calls.py: the same validation, refusals
+and visibility) and builds the payload with the compiled query builders (codegen.py) from
+what the write returned. A created order's lists are what its transaction wrote; a changed
+order's lists are read after the commit in one statement, as the resolvers' loaders would.
 
 A plan covers a mutation operation with one root field of those, any selection over its
 payload, `Order` included, and no directives; anything else is not compiled, and the
@@ -33,6 +33,7 @@ from order_graph.api.codegen import Build, Emitter, Unsupported, collect, subfie
 from order_graph.api.context import Context
 from order_graph.domain import model
 from order_graph.domain.errors import OrderError
+from order_graph.domain.lifecycle import KEEP
 from order_graph.storage import fast_reads
 
 Call = Callable[[Context, Mapping[str, Any]], Awaitable[calls.Outcome]]
@@ -57,11 +58,21 @@ async def _sub_status(ctx: Context, a: Mapping[str, Any]) -> calls.Outcome:
     )
 
 
+async def _update(ctx: Context, a: Mapping[str, Any]) -> calls.Outcome:
+    i = a["input"]
+    # graphql-core leaves out a remark the caller did not give (it has no default).
+    remark = i.get("remark", KEEP)
+    return await calls.update_order(
+        ctx, i["orderId"], remark, i.get("attributes"), i.get("expectedVersion")
+    )
+
+
 # Root field -> (its payload type, the call).
 ROOTS: dict[str, tuple[str, Call]] = {
     "createOrder": ("CreateOrderPayload", _create),
     "transitionOrder": ("OrderPayload", _transition),
     "setSubStatus": ("OrderPayload", _sub_status),
+    "updateOrder": ("OrderPayload", _update),
 }
 
 

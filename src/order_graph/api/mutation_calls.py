@@ -87,3 +87,20 @@ async def set_sub_status(
         )
 
     return await _changed(ctx, change())
+
+
+async def update_order(
+    ctx: Context,
+    order: str,
+    remark: str | object | None,
+    attributes: object,
+    expected_version: int | None,
+) -> Outcome:
+    """`remark` is KEEP (domain/lifecycle.py) when the caller left it out."""
+
+    async def change() -> OrderRecord:
+        return await ctx.service.update_order(
+            ctx.principal, order_id(order), remark, attributes, expected_version
+        )
+
+    return await _changed(ctx, change())

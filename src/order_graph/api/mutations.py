@@ -130,19 +130,11 @@ class Mutation:
 
     @strawberry.mutation
     async def update_order(self, info: Info, input: UpdateOrderInput) -> OrderPayload:
-        ctx = info.context
         remark = KEEP if input.remark is strawberry.UNSET else input.remark
-
-        async def change() -> OrderRecord:
-            return await ctx.service.update_order(
-                ctx.principal,
-                _order_id(input.order_id),
-                remark,
-                input.attributes,
-                input.expected_version,
-            )
-
-        return await _order_payload(info, change())
+        outcome = await calls.update_order(
+            info.context, input.order_id, remark, input.attributes, input.expected_version
+        )
+        return _payload(info, outcome)
 
     @strawberry.mutation
     async def define_sub_status(
