@@ -37,6 +37,7 @@ from strawberry.extensions import SchemaExtension
 from order_graph.api import compiled_roots as roots
 from order_graph.api import error_policy, plan_inputs
 from order_graph.api.codegen import Build, Emitter, Unsupported, collect
+from order_graph.api.compiled_mutations import MutationPlan, compile_mutation
 from order_graph.api.context import Context
 from order_graph.api.documents import BoundedCache, document_key, weight_of
 from order_graph.ops.metrics import COMPILED_OUTCOMES
@@ -149,7 +150,7 @@ def compile_plan(
 
 @dataclass(frozen=True)
 class Compiled:
-    plan: Plan
+    plan: Plan | MutationPlan
     operation: OperationDefinitionNode
     document: DocumentNode
     # The query's cost when no variable can change it (else None: computed per request).
@@ -161,9 +162,10 @@ class Compiled:
 class PlanCache:
     """Plans by (hash of the query text, operation name), for one schema, bounded like the
     document cache. A document is entered only once the executor has parsed and validated it,
-    so a hit is a document that passed validation and the schema's limits on it. Only query
-    documents that compile take a place: the keys of the others are remembered apart (a hash
-    each), so neither mutations nor uncompilable queries can evict a plan."""
+    so a hit is a document that passed validation and the schema's limits on it. Only
+    documents that compile take a place (queries, and the mutations of compiled_mutations.py):
+    the keys of the others are remembered apart (a hash each), so no uncompilable document can
+    evict a plan."""
 
     def __init__(self, size: int = 1024) -> None:
         self._plans: BoundedCache[Compiled] = BoundedCache(max_entries=size)
@@ -178,12 +180,17 @@ class PlanCache:
         operation_name: str | None,
         document: DocumentNode,
         query_type: GraphQLObjectType,
+        mutation_type: GraphQLObjectType | None = None,
     ) -> Compiled | None:
         key = (document_key(query), operation_name)
         found = self._plans.get(key)
         if found is not None or self._uncompilable.get(key):
             return found
-        made = compile_plan(document, operation_name, query_type)
+        made: tuple[Plan | MutationPlan, OperationDefinitionNode] | None = compile_plan(
+            document, operation_name, query_type
+        )
+        if made is None and mutation_type is not None:
+            made = compile_mutation(document, operation_name, mutation_type)
         if made is None:
             self._uncompilable.put(key, True, 1)
             return None
@@ -216,7 +223,8 @@ async def run_compiled(
     compiled: Compiled, schema: GraphQLSchema, context: Context, raw_variables: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The response data, or None when the standard executor should answer. An unavailable
-    database raises: the executor would only wait for it again."""
+    database raises: the executor would only wait for it again. So does any failure of a
+    mutation: the executor would run it a second time."""
     plain = compiled.plain
     simple = None if plain is None else plan_inputs.coerced(plain, raw_variables)
     variables = (
@@ -234,6 +242,9 @@ async def run_compiled(
         if error_policy.is_unavailable(exc):
             COMPILED_OUTCOMES["unavailable"].inc()
             raise
+        if isinstance(compiled.plan, MutationPlan):
+            COMPILED_OUTCOMES["failed"].inc()
+            raise
         # The executor runs the same reads inside resolvers, where a failure is masked and
         # logged under the request id as usual; here it is a bug of the compiled path.
         COMPILED_OUTCOMES["failed"].inc()
@@ -249,20 +260,18 @@ class CompiledQueries(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if (
-            document is not None
-            and context.query is not None
-            and not context.result
-            and context.operation_type.value == "query"  # mutations never take a plan's place
-        ):
+        if document is not None and context.query is not None and not context.result:
             schema = context.schema._schema
             assert schema.query_type is not None
             cache = plan_cache(context.schema)
             # Keyed by the operation name as the caller sent it (or not): the fast lane has
             # only that to look it up by.
             provided = context._provided_operation_name
-            compiled = cache.enter(context.query, provided, document, schema.query_type)
-            if compiled is not None:
+            # A mutation's plan is entered for the fast lane, but the executor runs it here.
+            kind = context.operation_type.value
+            mutations = schema.mutation_type if kind == "mutation" else None
+            compiled = cache.enter(context.query, provided, document, schema.query_type, mutations)
+            if compiled is not None and kind == "query":
                 data = await run_compiled(
                     compiled, schema, context.context, context.variables or {}
                 )

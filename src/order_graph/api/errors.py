@@ -35,10 +35,15 @@ class OrderErrorType:
         )
 
 
-def payload_errors(rejected: errors.Rejected) -> list[OrderErrorType]:
+def counted(rejected: errors.Rejected) -> tuple[errors.OrderError, ...]:
+    """A refusal's errors, counted in the metrics as they go out in a payload."""
     for error in rejected.errors:
         ERRORS.labels(error.code.value).inc()
-    return [OrderErrorType.of(error) for error in rejected.errors]
+    return rejected.errors
+
+
+def payload_errors(rejected: errors.Rejected) -> list[OrderErrorType]:
+    return [OrderErrorType.of(error) for error in counted(rejected)]
 
 
 def query_error(code: errors.ErrorCode, message: str) -> GraphQLError:

@@ -1,4 +1,5 @@
-"""The fast lane: a POSTed query that the compiled path has answered before is answered again
+"""The fast lane: a POSTed query that the compiled path has answered before, or a mutation
+whose plan was entered when the executor ran it (compiled_mutations.py), is answered again
 without strawberry's HTTP view and extension pipeline.
 
 It applies what that pipeline would. The caller was authenticated by the app before this
@@ -67,17 +68,18 @@ async def answer(
     outcome = "ok"
     try:
         data = await run_compiled(compiled, schema._schema, context, variables)
-    except Exception as exc:  # the database is away: answered as the executor would
+    except Exception as exc:  # the database is away (or a mutation failed): masked as usual
         error_policy.record(exc, context.request_id)
-        message, codes = error_policy.masked("unavailable", context.request_id)
-        ERRORS.labels("UNAVAILABLE").inc()
+        message, codes = error_policy.masked(error_policy.judge(exc), context.request_id)
+        ERRORS.labels(codes["code"]).inc()
         body: dict[str, Any] = {"data": None, "errors": [{"message": message, "extensions": codes}]}
         outcome = "error"
     else:
         if data is None:
             return None
         body = {"data": data}
-    requests, latency = served(operation_label(operation), "query", outcome)
+    kind = compiled.operation.operation.value
+    requests, latency = served(operation_label(operation), kind, outcome)
     requests.inc()
     latency.observe(time.perf_counter() - started)
     log = {"operation": operation, "client": context.principal.name, "outcome": outcome}

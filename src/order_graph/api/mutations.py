@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 
 import strawberry
 
-from order_graph.api import ids
+from order_graph.api import mutation_calls as calls
 from order_graph.api.context import Info
 from order_graph.api.errors import OrderErrorType, payload_errors
 from order_graph.api.gate import shown
@@ -19,7 +19,7 @@ from order_graph.api.inputs import (
     UpdateOrderInput,
 )
 from order_graph.api.types import Order, SubStatusDefinition
-from order_graph.domain.errors import ErrorCode, Rejected
+from order_graph.domain.errors import Rejected
 from order_graph.domain.lifecycle import KEEP
 from order_graph.domain.model import OrderRecord
 
@@ -52,18 +52,20 @@ class SubStatusDefinitionPayload:
 
 
 def _order_id(value: str) -> int:
-    try:
-        return ids.decode_as("Order", value)
-    except ids.BadId:
-        raise Rejected.one(
-            ErrorCode.VALIDATION, f"Not an order id: {value!r}.", ("input", "orderId")
-        ) from None
+    return calls.order_id(value)
 
 
 def _shown(info: Info, record: OrderRecord | None) -> Order | None:
     """A payload's order, for a caller that may read it (else null: the change still holds)."""
     visible = shown(info.context.principal, record)
     return None if visible is None else Order.of(visible)
+
+
+def _payload(info: Info, outcome: calls.Outcome) -> OrderPayload:
+    if outcome.changed is not None:
+        info.context.loaders.forget(outcome.changed)
+    order = None if outcome.order is None else Order.of(outcome.order)
+    return OrderPayload(order=order, errors=[OrderErrorType.of(e) for e in outcome.errors])
 
 
 async def _order_payload(info: Info, change: Awaitable[OrderRecord]) -> OrderPayload:
@@ -82,53 +84,35 @@ class Mutation:
         self, info: Info, input: CreateOrderInput, idempotency_key: str | None = None
     ) -> CreateOrderPayload:
         ctx = info.context
-        try:
-            found = await ctx.service.create(ctx.principal, input.command(), idempotency_key)
-        except Rejected as rejected:
-            return CreateOrderPayload(order=None, created=False, errors=payload_errors(rejected))
+        found = await calls.create(ctx, input.command(), idempotency_key)
         stored = found.stored
         if stored is not None:
             # What the transaction wrote: the answer's lists need no read after the commit.
-            loaders, order_id = ctx.loaders, found.order.id
+            loaders, order_id = ctx.loaders, stored.order.id
             loaders.items.prime(order_id, stored.items)
             loaders.discounts.prime(order_id, stored.discounts)
             loaders.history.prime(order_id, stored.history)
             loaders.changes.prime(order_id, [])
-        return CreateOrderPayload(order=_shown(info, found.order), created=found.created, errors=[])
+        order = None if found.order is None else Order.of(found.order)
+        errors = [OrderErrorType.of(e) for e in found.errors]
+        return CreateOrderPayload(order=order, created=found.created, errors=errors)
 
     @strawberry.mutation
     async def transition_order(
         self, info: Info, input: TransitionOrderInput, idempotency_key: str | None = None
     ) -> OrderPayload:
-        ctx = info.context
-
-        async def change() -> OrderRecord:
-            return await ctx.service.transition(
-                ctx.principal,
-                _order_id(input.order_id),
-                input.to,
-                input.sub_status,
-                input.reason,
-                input.expected_version,
-                idempotency_key,
-            )
-
-        return await _order_payload(info, change())
+        outcome = await calls.transition(
+            info.context, input.order_id, input.to, input.sub_status, input.reason,
+            input.expected_version, idempotency_key,
+        )  # fmt: skip
+        return _payload(info, outcome)
 
     @strawberry.mutation
     async def set_sub_status(self, info: Info, input: SetSubStatusInput) -> OrderPayload:
-        ctx = info.context
-
-        async def change() -> OrderRecord:
-            return await ctx.service.set_sub_status(
-                ctx.principal,
-                _order_id(input.order_id),
-                input.sub_status,
-                input.reason,
-                input.expected_version,
-            )
-
-        return await _order_payload(info, change())
+        outcome = await calls.set_sub_status(
+            info.context, input.order_id, input.sub_status, input.reason, input.expected_version
+        )
+        return _payload(info, outcome)
 
     @strawberry.mutation
     async def replace_discounts(self, info: Info, input: ReplaceDiscountsInput) -> OrderPayload:
@@ -146,19 +130,11 @@ class Mutation:
 
     @strawberry.mutation
     async def update_order(self, info: Info, input: UpdateOrderInput) -> OrderPayload:
-        ctx = info.context
         remark = KEEP if input.remark is strawberry.UNSET else input.remark
-
-        async def change() -> OrderRecord:
-            return await ctx.service.update_order(
-                ctx.principal,
-                _order_id(input.order_id),
-                remark,
-                input.attributes,
-                input.expected_version,
-            )
-
-        return await _order_payload(info, change())
+        outcome = await calls.update_order(
+            info.context, input.order_id, remark, input.attributes, input.expected_version
+        )
+        return _payload(info, outcome)
 
     @strawberry.mutation
     async def define_sub_status(

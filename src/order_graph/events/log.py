@@ -26,7 +26,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.domain.model import EventRecord, EventType, OrderRecord
-from order_graph.storage import codes
+from order_graph.storage import codes, driver
 from order_graph.storage.tables import event_counter, order_events
 
 COUNTER_ID = 1
@@ -68,9 +68,24 @@ async def append(
         "actor": actor,
         "occurred_at": after.updated_at,
     }
+    pg = await driver.of(conn)
+    if pg is not None:  # a fixed statement, prepared once per connection (storage/driver.py)
+        await pg.execute(_PG_APPEND, *(values[name] for name in _APPENDED))
+        return
     if conn.dialect.name == "sqlite":
         values["position"] = (await conn.execute(_NEXT_POSITION)).scalar_one()
     await conn.execute(insert(order_events), values)
+
+
+# Without `position`: NULL until the sequencer numbers the event.
+_APPENDED = (
+    "type", "order_id", "store_id", "version", "main_status", "sub_status",
+    "previous_main_status", "previous_sub_status", "actor", "occurred_at",
+)  # fmt: skip
+_PG_APPEND = (
+    f"INSERT INTO order_events ({', '.join(_APPENDED)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_APPENDED) + 1))})"
+)
 
 
 def event_from_row(row: Row[Any]) -> EventRecord:

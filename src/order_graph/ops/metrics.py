@@ -34,9 +34,10 @@ LATENCY = Histogram(
 ERRORS = Counter("order_graph_errors_total", "Errors returned to callers, by code.", ["code"])
 COMPILED = Counter(
     "order_graph_compiled_queries_total",
-    "Queries run through a compiled plan, by outcome: answered; refused (a read or the "
-    "variables raised a caller's error, which the executor reports); unavailable (the "
-    "database); failed (a bug of the compiled path: the executor answered instead).",
+    "Queries and mutations (createOrder, transitionOrder, setSubStatus, updateOrder) run "
+    "through a compiled plan, by outcome: answered; refused (a read or the variables raised a "
+    "caller's error, which the executor reports); unavailable (the database); failed (a bug of "
+    "the compiled path: the executor answered instead; for a mutation, an INTERNAL error).",
     ["outcome"],
 )
 TRANSITIONS = Counter(
