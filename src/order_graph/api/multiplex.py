@@ -12,6 +12,12 @@ data once, and every member sends that payload under its own operation id. What 
 follows the log by its own cursor (`events/hub.py`), so resuming, exactly-once and a slow
 member holding nothing are as before; only the rendering of an event is shared.
 
+On a websocket, an error-free shared event does not go back through strawberry at all: the
+subscription's source stream (`cancellable_iterable`) sends it as a ready-made frame of the
+operation (`api/websocket.py`) and passes on only what needs strawberry's path: the
+operation's first result (which teaches the frame its suffix), results with errors, events of
+no cohort. Order holds, since the next event is not taken before the last one was sent.
+
 Errors are shared raw and masked per subscriber by the error policy, as any result is (the
 masked message names the subscriber's own request). A document whose selection cannot be
 keyed (no source locations) is executed per subscriber, as before.
