@@ -243,7 +243,7 @@ async def transactions(database: str) -> int:
         await admin.close()
 
 
-def start_server(url: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
+def start_server(url: str, port: int, folder: Path, compression: bool) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_GRAPH_")}
     env |= {
         "ORDER_GRAPH_DATABASE_URL": url,
@@ -252,6 +252,8 @@ def start_server(url: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
         "ORDER_GRAPH_AUTH": "required",
         "ORDER_GRAPH_DB_POOL_SIZE": "10",
         "ORDER_GRAPH_DEADLINE_RUNNER": "false",
+        # permessage-deflate, when the subscribers offer it (`--compression`): off by default.
+        "ORDER_GRAPH_WS_COMPRESSION": "true" if compression else "false",
     }
     sink = (folder / "server.log").open("wb")
     return subprocess.Popen(
@@ -294,7 +296,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, count * 2 + 256), hard), hard))
     name, url, keys = await create_database(stores, args.fat)
     port = free_port()
-    server = start_server(url, port, folder)
+    server = start_server(url, port, folder, args.compression)
     writers: list[asyncio.subprocess.Process] = []
     subscribers: list[Subscriber] = []
     stop = asyncio.Event()

@@ -12,9 +12,17 @@ from contextlib import AsyncExitStack
 
 import httpx
 import pytest
+from gql import GraphQLRequest
 
 from tests.api.conftest import order_input
-from tests.support.clients import LEGACY_WS, TRANSPORT_WS, Events, subscribe
+from tests.support.clients import (
+    LEGACY_WS,
+    TRANSPORT_WS,
+    Events,
+    subscribe,
+    subscription,
+    ws_session,
+)
 from tests.support.documents import SKINNY
 from tests.support.keys import new_client
 from tests.support.servers import Server, running_server
@@ -167,3 +175,59 @@ async def test_a_subscriber_filtered_by_store_is_not_woken_by_other_stores(
         await write(http, server, admin, CREATE, input=order_input(mine))
         assert (await events.next())["storeId"] == mine
         assert await metric(http, server, WAKEUPS) - woken == 1
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_members_of_a_cohort_on_one_socket_each_get_their_own_events_until_they_stop(
+    server: Server, admin: str, postgres_url: str, http: httpx.AsyncClient, protocol: str
+) -> None:
+    # Shared events go out as ready-made frames with each operation's id spliced in: two
+    # operations of one cohort on one socket must each get every event once, under its own
+    # id, and stopping one must leave the other (and its frames) as they were.
+    store = a_store()
+    screen = new_client(postgres_url, "events:read", stores=store)
+    order = await write(http, server, admin, CREATE, input=order_input(store))
+    variables: dict[str, object] = {"filter": {"storeIds": [store]}, "fromStart": True}
+    async with (
+        ws_session(server.ws_url, screen, protocol) as session,
+        subscription(session, SKINNY, **variables) as staying,
+    ):
+        async with subscription(session, SKINNY, **variables) as leaving:
+            assert [(await s.next())["version"] for s in (staying, leaving)] == [1, 1]
+            await write(http, server, admin, CREATE, input=order_input(store))
+            await write(http, server, admin, PAY, id=order)
+            both = [await s.take(2) for s in (staying, leaving)]
+            assert both[0] == both[1]
+            assert [e["version"] for e in both[0]] == [1, 2]
+        for _ in range(2):  # each exactly once: nothing of the stopped one's comes here
+            later = await write(http, server, admin, CREATE, input=order_input(store))
+            event = await staying.next()
+            assert (event["orderId"], event["version"]) == (later, 1)
+
+
+async def test_a_shared_event_carries_what_the_first_result_of_the_operation_did(
+    server: Server, admin: str, postgres_url: str, http: httpx.AsyncClient
+) -> None:
+    # The first result takes strawberry's path; the later ones, ready-made, must not differ
+    # from it but by their data (the operation's `extensions`: its cost, are kept).
+    store = a_store()
+    screen = new_client(postgres_url, "events:read", stores=store)
+    await write(http, server, admin, CREATE, input=order_input(store))
+    variables: dict[str, object] = {"filter": {"storeIds": [store]}, "fromStart": True}
+    request = GraphQLRequest(SKINNY, variable_values=variables)
+    async with ws_session(server.ws_url, screen) as session:
+        results = session.subscribe(request, get_execution_result=True)
+        try:
+            first = await asyncio.wait_for(anext(results), 10)
+            for _ in range(2):
+                await write(http, server, admin, CREATE, input=order_input(store))
+            later = [await asyncio.wait_for(anext(results), 10) for _ in range(2)]
+        finally:
+            await results.aclose()
+    assert first.extensions
+    assert first.data is not None
+    assert [r.extensions for r in later] == [first.extensions] * 2
+    assert [r.errors for r in later] == [None, None]
+    assert [set(r.data["orderEvents"]) for r in later if r.data] == [
+        set(first.data["orderEvents"])
+    ] * 2

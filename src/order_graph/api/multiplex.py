@@ -12,6 +12,12 @@ data once, and every member sends that payload under its own operation id. What 
 follows the log by its own cursor (`events/hub.py`), so resuming, exactly-once and a slow
 member holding nothing are as before; only the rendering of an event is shared.
 
+On a websocket, an error-free shared event does not go back through strawberry at all: the
+subscription's source stream (`cancellable_iterable`) sends it as a ready-made frame of the
+operation (`api/websocket.py`) and passes on only what needs strawberry's path: the
+operation's first result (which teaches the frame its suffix), results with errors, events of
+no cohort. Order holds, since the next event is not taken before the last one was sent.
+
 Errors are shared raw and masked per subscriber by the error policy, as any result is (the
 masked message names the subscriber's own request). A document whose selection cannot be
 keyed (no source locations) is executed per subscriber, as before.
@@ -26,10 +32,11 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from graphql import ExecutionResult, GraphQLError
@@ -40,6 +47,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from order_graph.api.events import OrderEvent
 from order_graph.api.loaders import Loaders
+from order_graph.api.websocket import OPERATION_FRAMES, Frames
 from order_graph.domain.model import EventRecord
 from order_graph.ops.metrics import SUBSCRIPTION_EXECUTIONS
 from order_graph.storage.database import Database
@@ -47,6 +55,8 @@ from order_graph.storage.database import Database
 # Rendered events kept per cohort: enough for members a little apart to share, bounded so a
 # cohort holds little memory; a member further behind renders again (the same answer).
 RENDERED_PER_COHORT = 512
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,7 @@ class Delivery:
 class Rendered:
     data: orjson.Fragment | None
     errors: tuple[GraphQLError, ...]
+    text: str | None  # the data as JSON text, for a ready-made frame (None: has errors)
 
     def result(self) -> ExecutionResult:
         # A fresh result and error list per member: the error policy masks them in place.
@@ -76,31 +87,48 @@ class Cohort:
     __slots__ = ("__weakref__", "_rendered")
 
     def __init__(self) -> None:
-        self._rendered: OrderedDict[int, asyncio.Task[Rendered]] = OrderedDict()
+        self._rendered: OrderedDict[int, Rendered | asyncio.Task[Rendered]] = OrderedDict()
 
     async def render(self, position: int, execute: Callable[[], Any]) -> Rendered:
-        task = self._rendered.get(position)
-        if task is None:
-            task = asyncio.ensure_future(_rendered(execute))
-            self._rendered[position] = task
-            if len(self._rendered) > RENDERED_PER_COHORT:
-                self._rendered.popitem(last=False)
+        found = self._rendered.get(position)
+        if isinstance(found, Rendered):
+            return found  # the common case: another member rendered it already
+        if found is None:
+            result = execute()
+            if not isinstance(result, Awaitable):  # executed at once: no task, no waiting
+                rendered = _rendering(result)
+                self._keep(position, rendered)
+                return rendered
+            found = asyncio.ensure_future(_awaited(result))
+            self._keep(position, found)
         try:
             # Shielded: a member that leaves mid-render does not cancel it for the others.
-            return await asyncio.shield(task)
+            rendered = await asyncio.shield(found)
         except Exception:
-            if self._rendered.get(position) is task:
+            if self._rendered.get(position) is found:
                 del self._rendered[position]  # the next member tries again
             raise
+        if self._rendered.get(position) is found:
+            self._rendered[position] = rendered
+        return rendered
+
+    def _keep(self, position: int, rendered: Rendered | asyncio.Task[Rendered]) -> None:
+        self._rendered[position] = rendered
+        if len(self._rendered) > RENDERED_PER_COHORT:
+            self._rendered.popitem(last=False)
 
 
-async def _rendered(execute: Callable[[], Any]) -> Rendered:
-    result = execute()
-    if isinstance(result, Awaitable):
-        result = await result
+async def _awaited(result: Awaitable[Any]) -> Rendered:
+    return _rendering(await result)
+
+
+def _rendering(result: Any) -> Rendered:
     assert isinstance(result, ExecutionResult)
-    data = None if result.data is None else orjson.Fragment(orjson.dumps(result.data))
-    return Rendered(data, tuple(result.errors or ()))
+    if result.data is None:
+        return Rendered(None, tuple(result.errors or ()), None)
+    encoded = orjson.dumps(result.data)
+    text = None if result.errors else encoded.decode()
+    return Rendered(orjson.Fragment(encoded), tuple(result.errors or ()), text)
 
 
 _cohorts: weakref.WeakValueDictionary[tuple[object, ...], Cohort] = weakref.WeakValueDictionary()
@@ -164,12 +192,39 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
 
     _cohort: Cohort | None
 
+    def cohort(self) -> Cohort | None:
+        if not hasattr(self, "_cohort"):
+            self._cohort = cohort_of(self)  # once per subscription, on its first event
+        return self._cohort
+
     def build_per_event_executor(self, payload: Any) -> Executor[Any]:
         if not isinstance(payload, Delivery):
             return super().build_per_event_executor(payload)
-        if not hasattr(self, "_cohort"):
-            self._cohort = cohort_of(self)  # once per subscription, on its first event
+        self.cohort()
         return _DeliveryExecution(self, payload)  # type: ignore[return-value]
+
+    def cancellable_iterable(self, iterable: AsyncIterable[T]) -> AsyncIterable[T]:
+        stream = super().cancellable_iterable(iterable)
+        frames = OPERATION_FRAMES.get()
+        if frames is None:  # not a websocket operation (SSE, multipart): strawberry's path
+            return stream
+        return self._ready_made(stream, frames)
+
+    async def _ready_made(self, stream: AsyncIterable[T], frames: Frames) -> AsyncIterator[T]:
+        """The source stream, minus the cohort events sent as ready-made frames: what is left
+        (a first result, results with errors, events of no cohort) takes strawberry's path,
+        in order, since the next event is not taken before the last one was sent."""
+        async with aclosing(cast(AsyncGenerator[T, None], stream)):
+            async for payload in stream:
+                if isinstance(payload, Delivery) and frames.ready:
+                    cohort = self.cohort()
+                    if cohort is not None:
+                        execute = partial(self.render, payload)
+                        rendered = await cohort.render(payload.event.position, execute)
+                        if rendered.text is not None:
+                            await frames.send(rendered.text)
+                            continue
+                yield payload
 
     def render(self, delivery: Delivery) -> Any:
         """The event executed for this subscription alone (once per cohort when shared)."""

@@ -1,6 +1,7 @@
 """Strawberry's view, made to speak each transport as its spec and its clients expect.
 
-- websocket messages go out as text frames (`TextFrames`);
+- websocket messages go out as text frames (`TextFrames`), a cohort's events as ready-made
+  frames (`websocket.py`);
 - a plain POST runs queries and mutations; a subscription there is refused with the
   transports to use; over multipart or SSE a subscription streams, and a query or mutation
   sent with a multipart `Accept` is answered as plain JSON;
@@ -42,7 +43,7 @@ from strawberry.utils.operation import get_operation_type
 from order_graph.api import http_spec
 from order_graph.api.context import Context
 from order_graph.api.streams import TextStream, until_drained
-from order_graph.api.websocket import TextFrames
+from order_graph.api.websocket import LegacyWSHandler, TextFrames, TransportWSHandler
 
 PLAIN_POST = frozenset({OperationType.QUERY, OperationType.MUTATION})
 SUBSCRIPTION = OperationType.SUBSCRIPTION
@@ -85,6 +86,8 @@ def is_subscription(request_data: GraphQLRequestData) -> bool:
 
 class SpecView(GraphQL[Context, None]):
     websocket_adapter_class = TextFrames
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     async def execute_operation(
         self,

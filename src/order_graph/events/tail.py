@@ -12,12 +12,14 @@ def position(event: EventRecord) -> int:
 
 
 class Tail:
-    """Events in log order; the oldest leave from the front (amortised O(1), no copying)."""
+    """Events in log order; the oldest leave from the front (amortised O(1), no copying).
+    Their positions are kept alongside, so that finding a cursor is a bisection in C."""
 
-    __slots__ = ("_events", "_start")
+    __slots__ = ("_events", "_positions", "_start")
 
     def __init__(self) -> None:
         self._events: list[EventRecord] = []
+        self._positions: list[int] = []
         self._start = 0
 
     def __len__(self) -> int:
@@ -25,18 +27,20 @@ class Tail:
 
     def append(self, event: EventRecord) -> None:
         self._events.append(event)
+        self._positions.append(event.position)
 
     def popleft(self) -> EventRecord:
         event = self._events[self._start]
         self._start += 1
         if self._start > 1024 and self._start * 2 > len(self._events):
             del self._events[: self._start]
+            del self._positions[: self._start]
             self._start = 0
         return event
 
     def after(self, cursor: int) -> list[EventRecord]:
         """Every event after `cursor`."""
-        index = bisect_right(self._events, cursor, lo=self._start, key=position)
+        index = bisect_right(self._positions, cursor, lo=self._start)
         return self._events[index:]
 
 
