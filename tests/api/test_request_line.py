@@ -87,7 +87,7 @@ async def test_a_json_line_is_written_without_a_record_and_as_logging_would_writ
     assert _same_but_timing(written) == _same_but_timing(wanted)
     assert list(written) == list(wanted)  # the same fields, in the same order
     assert (written["request_id"], written["client"], written["status"]) == ("line-1", "pos-7", 200)
-    assert written["message"] == "request" and written["level"] == "INFO"
+    assert (written["message"], written["level"]) == ("request", "INFO")
 
 
 async def test_a_readable_line_is_the_one_logging_would_write(
@@ -128,4 +128,4 @@ async def test_the_configured_level_decides_which_requests_are_written(
 def test_a_json_line_stays_json_with_what_orjson_refuses() -> None:
     fields = {"huge": 2**70, "odd": "a\udc80b", "when": object()}
     line = json.loads(JsonFormatter().line(0.0, "INFO", "x", "request", fields))
-    assert line["huge"] == 2**70 and line["odd"] == "a\udc80b"
+    assert (line["huge"], line["odd"]) == (2**70, "a\udc80b")
