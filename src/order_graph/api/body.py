@@ -4,6 +4,7 @@ of the first read, so that neither a huge body nor one sent a byte a second hold
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -65,28 +66,63 @@ class _Bounds:
         loop = asyncio.get_running_loop()
         if self.deadline is None:
             self.deadline = loop.time() + self.seconds
-        # A timer handle of our own: asyncio.timeout's context manager costs twice as much,
-        # and a body nearly always arrives in the first message, with no wait at all.
+        elif loop.time() >= self.deadline:
+            raise body_timeout(self.seconds)
         task = asyncio.current_task()
         assert task is not None
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        timer = loop.call_at(self.deadline, expire)
+        watch = _watch(loop)
+        watch.waiting[task] = self.deadline
         try:
             message = await self._receive()
         except asyncio.CancelledError:
-            if expired and task.uncancel() == 0:
+            if task in watch.expired and task.uncancel() == 0:
                 raise body_timeout(self.seconds) from None
             raise
         finally:
-            timer.cancel()
+            watch.waiting.pop(task, None)
+            watch.expired.discard(task)
         self.seen += len(message.get("body", b""))
         if self.seen > self.max_bytes:
             raise BodyTooLarge
         self.complete = not message.get("more_body", False)
         return message
+
+
+TICK = 0.05
+
+
+class _Watch:
+    """The deadlines of the bodies being read in one event loop, checked every TICK seconds by
+    one timer while there are any: a timer per body (asyncio.timeout's, or a bare call_at) cost
+    more than the rest of reading it, and a body nearly always arrives whole in the first
+    message, with no wait at all. A body is therefore cut at most TICK after its deadline."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.ticking = False  # not the timer itself, whose handle holds the loop
+
+    def check(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for task, deadline in list(self.waiting.items()):
+            if deadline <= now:
+                del self.waiting[task]
+                self.expired.add(task)
+                task.cancel()
+        self.ticking = bool(self.waiting)
+        if self.ticking:
+            loop.call_later(TICK, self.check)
+
+
+_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
+
+
+def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
+    watch = _WATCHES.get(loop)
+    if watch is None:
+        watch = _WATCHES[loop] = _Watch()  # not holding the loop: the entry goes with it
+    if not watch.ticking:
+        watch.ticking = True
+        loop.call_later(TICK, watch.check)
+    return watch

@@ -40,10 +40,6 @@ def _escaped(text: str) -> str:
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
-def _field(value: object) -> object:
-    return capped(value, MAX_FIELD) if isinstance(value, str) else value
-
-
 def _dumps(line: dict[str, Any]) -> str:
     try:
         return orjson.dumps(line, default=str).decode()
@@ -74,7 +70,10 @@ class JsonFormatter(logging.Formatter):
             "level": level,
             "logger": name,
             "message": capped(message, MAX_MESSAGE),
-            **{key: _field(value) for key, value in fields.items()},
+            **{
+                key: capped(value, MAX_FIELD) if isinstance(value, str) else value
+                for key, value in fields.items()
+            },
         }
         if exception is not None:
             line["exception"] = capped(exception, MAX_EXCEPTION)
@@ -116,11 +115,14 @@ class ReadableFormatter(logging.Formatter):
 
 
 def _extra(fields: dict[str, Any]) -> str:
-    return " ".join(
-        f"{key}={_escaped(str(_field(value)))}"
+    """`key=value` for each field set, escaped as one text: as escaping each value alone (the
+    keys are ours), with one check of the whole in the usual case of nothing to escape."""
+    shown = [
+        f"{key}={capped(value, MAX_FIELD) if isinstance(value, str) else value!s}"
         for key, value in fields.items()
         if value is not None
-    )
+    ]
+    return _escaped(" ".join(shown))
 
 
 def logging_config(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
