@@ -27,7 +27,7 @@ from strawberry.types.unset import UnsetType
 
 from order_graph.api import fast_lane, graphiql, http_spec
 from order_graph.api.auth import NOBODY, Authenticator, Unauthenticated
-from order_graph.api.body import BodyTooLarge, limited
+from order_graph.api.body import BodyTooLarge, BoundedRequest
 from order_graph.api.catch_all import CatchAll
 from order_graph.api.context import Context
 from order_graph.api.limits import Limits
@@ -141,8 +141,8 @@ class GraphQLApp(SpecView):
                 if self.quota is not None and client is not None:
                     self.quota.release(client)
             return
-        body = limited(receive, self.max_body_bytes, self.body_timeout)
-        response = await self._answer(Request(scope, body))
+        request = BoundedRequest(scope, receive, self.max_body_bytes, self.body_timeout)
+        response = await self._answer(request)
         await response(scope, receive, send)
 
     async def _answer(self, request: Request) -> Response:

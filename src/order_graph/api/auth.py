@@ -21,6 +21,10 @@ class Unauthenticated(Exception):
     pass
 
 
+def _invalid() -> Unauthenticated:
+    return Unauthenticated("This API key is not valid (unknown or revoked).")
+
+
 class Authenticator:
     """Resolves API keys, remembering each answer for `cache_seconds` to spare the database
     (`key_cache.py`), and re-checks the keys of open websockets as often (`open_sockets.py`).
@@ -49,9 +53,16 @@ class Authenticator:
     async def principal(self, authorization: str | None, client_id: str | None) -> Principal:
         if not self.required:
             return Principal.trusted((client_id or "anonymous")[:128])
-        found = await self._lookup(_key(authorization))
+        key = _key(authorization)
+        if not clients.looks_like_key(key):
+            raise _invalid()  # not a key this service issues: no need to ask the database
+        digest = clients.key_hash(key)
+        # The usual case, a key remembered: answered here, without awaiting the look-up.
+        found = self.cache.known(digest)
         if found is None:
-            raise Unauthenticated("This API key is not valid (unknown or revoked).")
+            found = await self._lookup(key, digest)
+        if found is None:
+            raise _invalid()
         return found
 
     def watch(self, authorization: str | None, socket: WebSocket) -> None:
@@ -59,13 +70,9 @@ class Authenticator:
         if self.required:
             self.sockets.add(clients.key_hash(_key(authorization)), socket)
 
-    async def _lookup(self, key: str) -> Principal | None:
-        if not clients.looks_like_key(key):
-            return None  # not a key this service issues: no need to ask the database
-        digest = clients.key_hash(key)
-        known = self.cache.known(digest)
-        if known is not None or self.cache.unknown(digest):
-            return known
+    async def _lookup(self, key: str, digest: str) -> Principal | None:
+        if self.cache.unknown(digest):
+            return None
         async with self.db.read() as conn:
             found = await clients.authenticate(conn, key)
         self.cache.remember(digest, found)

@@ -15,6 +15,29 @@ HTML = (
 )
 
 
+# What an API answer (no Cache-Control of its own, not HTML) gets: the usual case, one copy.
+USUAL = (*ALWAYS, NO_STORE)
+
+
+def with_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` and ours, in one pass over them: a header the route set itself is kept."""
+    names: set[bytes] = set()
+    html = False
+    for name, value in headers:
+        lowered = name.lower()
+        names.add(lowered)
+        if lowered == b"content-type":
+            html = value.startswith(b"text/html")
+    if not html and b"cache-control" not in names and b"x-content-type-options" not in names:
+        return [*headers, *USUAL]
+    added = [header for header in ALWAYS if header[0] not in names]
+    if b"cache-control" not in names:
+        added.append(NO_STORE)
+    if html:
+        added.extend(header for header in HTML if header[0] not in names)
+    return [*headers, *added]
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -26,15 +49,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                headers.extend(header for header in ALWAYS if header[0] not in names)
-                if b"cache-control" not in names:
-                    headers.append(NO_STORE)
-                content_type = dict(headers).get(b"content-type", b"")
-                if content_type.startswith(b"text/html"):
-                    headers.extend(header for header in HTML if header[0] not in names)
-                message["headers"] = headers
+                message["headers"] = with_headers(message.get("headers", []))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("order_graph.access")
@@ -39,22 +40,44 @@ def _escaped(text: str) -> str:
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
-def _field(value: object) -> object:
-    return capped(value, MAX_FIELD) if isinstance(value, str) else value
+def _dumps(line: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(line, default=str).decode()
+    except TypeError:  # what orjson refuses (an int past 64 bits, a lone surrogate)
+        return json.dumps(line, default=str)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        fields = getattr(record, "fields", {})
+        message = record.getMessage()
+        return self.line(record.created, record.levelname, record.name, message, fields, exception)
+
+    def line(
+        self,
+        created: float,
+        level: str,
+        name: str,
+        message: str,
+        fields: dict[str, Any],
+        exception: str | None = None,
+    ) -> str:
+        """The line of a record made of these parts: also written without a record at all
+        (`log_request`)."""
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": capped(record.getMessage(), MAX_MESSAGE),
-            **{key: _field(value) for key, value in getattr(record, "fields", {}).items()},
+            "time": datetime.fromtimestamp(created, UTC).isoformat(),
+            "level": level,
+            "logger": name,
+            "message": capped(message, MAX_MESSAGE),
+            **{
+                key: capped(value, MAX_FIELD) if isinstance(value, str) else value
+                for key, value in fields.items()
+            },
         }
-        if record.exc_info:
-            line["exception"] = capped(self.formatException(record.exc_info), MAX_EXCEPTION)
-        return json.dumps(line, default=str)
+        if exception is not None:
+            line["exception"] = capped(exception, MAX_EXCEPTION)
+        return _dumps(line)
 
 
 class ReadableFormatter(logging.Formatter):
@@ -63,13 +86,16 @@ class ReadableFormatter(logging.Formatter):
         self._second = -1
         self._stamp = ""
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+    def _time(self, created: float) -> str:
         """As logging's, with the date and time formatted once a second, not once a line."""
-        second = int(record.created)
+        second = int(created)
         if second != self._second:
-            self._stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._stamp = time.strftime(self.default_time_format, self.converter(created))
             self._second = second
-        return f"{self._stamp},{int(record.msecs):03d}"  # logging's default_msec_format
+        return f"{self._stamp},{int((created - second) * 1000):03d}"  # logging's msecs
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return self._time(record.created)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         return _escaped(capped(super().formatMessage(record), MAX_MESSAGE))
@@ -78,13 +104,25 @@ class ReadableFormatter(logging.Formatter):
         return capped(super().formatException(ei), MAX_EXCEPTION)
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", {})
-        extra = " ".join(
-            f"{key}={_escaped(str(_field(value)))}"
-            for key, value in fields.items()
-            if value is not None
-        )
-        return f"{super().format(record)} {extra}".rstrip()
+        return f"{super().format(record)} {_extra(getattr(record, 'fields', {}))}".rstrip()
+
+    def line(
+        self, created: float, level: str, name: str, message: str, fields: dict[str, Any]
+    ) -> str:
+        """`format` of a record made of these parts, without an exception."""
+        head = _escaped(capped(f"{self._time(created)} {level} {name}: {message}", MAX_MESSAGE))
+        return f"{head} {_extra(fields)}".rstrip()
+
+
+def _extra(fields: dict[str, Any]) -> str:
+    """`key=value` for each field set, escaped as one text: as escaping each value alone (the
+    keys are ours), with one check of the whole in the usual case of nothing to escape."""
+    shown = [
+        f"{key}={capped(value, MAX_FIELD) if isinstance(value, str) else value!s}"
+        for key, value in fields.items()
+        if value is not None
+    ]
+    return _escaped(" ".join(shown))
 
 
 def logging_config(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
@@ -123,11 +161,20 @@ class BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._pending.append(self.format(record) + self.terminator)
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
-        if record.levelno >= logging.WARNING or len(self._pending) >= MAX_PENDING:
+        self._queue(line, record.levelno)
+
+    def write(self, line: str, level: int) -> None:
+        """A line formatted without a record (`log_request`), batched as `emit` batches."""
+        with self.lock or contextlib.nullcontext():
+            self._queue(line, level)
+
+    def _queue(self, line: str, level: int) -> None:
+        self._pending.append(line + self.terminator)
+        if level >= logging.WARNING or len(self._pending) >= MAX_PENDING:
             self.flush()
         elif not self._scheduled:
             try:
@@ -146,6 +193,46 @@ class BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
                 self._pending.clear()
                 self.stream.write(text)
             super().flush()
+
+
+def log_request(level: int, fields: dict[str, Any]) -> None:
+    """The request's line, as `access_log.log(level, "request", extra={"fields": fields})`
+    would write it; but where every handler it would reach is one of ours (the server's
+    configuration, `logging_config`), formatted and queued directly: a LogRecord and logging's
+    dispatch per request cost more than the line. Any other set-up (a filter, a handler of
+    someone else's, a test's capture) takes logging's own way."""
+    if access_log.disabled or not access_log.isEnabledFor(level):
+        return
+    handlers = _ours(level)
+    if handlers is None:
+        access_log.log(level, "request", extra={"fields": fields})
+        return
+    created = time.time()
+    name = logging.getLevelName(level)
+    for handler in handlers:
+        formatter = handler.formatter
+        assert isinstance(formatter, JsonFormatter | ReadableFormatter)
+        handler.write(formatter.line(created, name, access_log.name, "request", fields), level)
+
+
+def _ours(level: int) -> list[BatchedStream] | None:
+    """The handlers a record of `level` would reach (as `Logger.callHandlers` finds them), when
+    each is a BatchedStream with a formatter of ours and nothing on the way filters."""
+    found: list[BatchedStream] = []
+    logger: logging.Logger | None = access_log
+    while logger is not None:
+        if logger.filters:
+            return None
+        for handler in logger.handlers:
+            if level < handler.level:
+                continue
+            if type(handler) is not BatchedStream or handler.filters:
+                return None
+            if type(handler.formatter) not in (JsonFormatter, ReadableFormatter):
+                return None
+            found.append(handler)
+        logger = logger.parent if logger.propagate else None
+    return found or None  # no handler at all: logging's last resort decides
 
 
 def lean_log_records() -> None:
@@ -206,5 +293,4 @@ class RequestLog:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 **state.get("log", {}),
             }
-            level = logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO
-            access_log.log(level, "request", extra={"fields": fields})
+            log_request(logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO, fields)
