@@ -12,10 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
     SelectionNode,
 )
 
@@ -177,3 +180,22 @@ class Emitter:
         namespace: dict[str, Any] = dict(NAMESPACE)
         exec(compile("\n".join(self.sources), "<compiled query>", "exec"), namespace)
         return {name: namespace[name] for name in namespace if name.startswith("build_")}
+
+
+def chosen_operation(
+    document: DocumentNode, operation_name: str | None, kind: OperationType
+) -> tuple[OperationDefinitionNode, dict[str, FragmentDefinitionNode]] | None:
+    """The operation a request runs, when it is of `kind`, with the document's fragments;
+    None otherwise (the standard executor answers, and reports what is wrong)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [
+        o
+        for o in operations
+        if operation_name is None or (o.name and o.name.value == operation_name)
+    ]
+    if len(chosen) != 1 or chosen[0].operation is not kind:
+        return None
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    return chosen[0], fragments

@@ -22,7 +22,6 @@ from typing import Any, assert_never
 from graphql import (
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
     GraphQLError,
     GraphQLField,
     GraphQLObjectType,
@@ -36,7 +35,7 @@ from strawberry.extensions import SchemaExtension
 
 from order_graph.api import compiled_roots as roots
 from order_graph.api import error_policy, plan_inputs
-from order_graph.api.codegen import Build, Emitter, Unsupported, collect
+from order_graph.api.codegen import Build, Emitter, Unsupported, chosen_operation, collect
 from order_graph.api.compiled_mutations import MutationPlan, compile_mutation
 from order_graph.api.context import Context
 from order_graph.api.documents import BoundedCache, document_key, weight_of
@@ -122,18 +121,10 @@ def _root(key: str, nodes: list[FieldNode], query_type: GraphQLObjectType, emit:
 def compile_plan(
     document: DocumentNode, operation_name: str | None, query_type: GraphQLObjectType
 ) -> tuple[Plan, OperationDefinitionNode] | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [
-        o
-        for o in operations
-        if operation_name is None or (o.name and o.name.value == operation_name)
-    ]
-    if len(chosen) != 1 or chosen[0].operation is not OperationType.QUERY:
+    found = chosen_operation(document, operation_name, OperationType.QUERY)
+    if found is None:
         return None
-    operation = chosen[0]
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    operation, fragments = found
     emit = Emitter(fragments)
     try:
         if operation.directives:

@@ -29,7 +29,14 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values
 
 from order_graph.api import mutation_calls as calls
-from order_graph.api.codegen import Build, Emitter, Unsupported, collect, subfields
+from order_graph.api.codegen import (
+    Build,
+    Emitter,
+    Unsupported,
+    chosen_operation,
+    collect,
+    subfields,
+)
 from order_graph.api.context import Context
 from order_graph.domain import model
 from order_graph.domain.errors import OrderError
@@ -199,18 +206,10 @@ class MutationPlan:
 def compile_mutation(
     document: DocumentNode, operation_name: str | None, mutation_type: GraphQLObjectType
 ) -> tuple[MutationPlan, OperationDefinitionNode] | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [
-        o
-        for o in operations
-        if operation_name is None or (o.name and o.name.value == operation_name)
-    ]
-    if len(chosen) != 1 or chosen[0].operation is not OperationType.MUTATION:
+    found = chosen_operation(document, operation_name, OperationType.MUTATION)
+    if found is None:
         return None
-    operation = chosen[0]
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    operation, fragments = found
     try:
         if operation.directives:
             raise Unsupported("directives")
