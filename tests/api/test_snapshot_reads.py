@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from order_graph.app import create_app
 from order_graph.config import Settings
@@ -72,6 +73,11 @@ async def test_discounts_always_add_up_to_the_discount_total_while_they_are_repl
                 seen.append(order["version"])
         return seen
 
+    def compiled() -> float:
+        labels = {"outcome": "answered"}
+        return REGISTRY.get_sample_value("order_graph_compiled_queries_total", labels) or 0.0
+
+    before = compiled()
     writer = asyncio.create_task(replace())
     try:
         readers = [read(FULL if n % 2 else BOTH) for n in range(READERS)]
@@ -81,3 +87,5 @@ async def test_discounts_always_add_up_to_the_discount_total_while_they_are_repl
         replaced = await writer
     assert replaced > 10  # the reads did overlap with many replacements
     assert torn_versions == []
+    # ... and they were the compiled one-statement reads (each document's first run excepted).
+    assert compiled() - before >= READERS * READS - 2

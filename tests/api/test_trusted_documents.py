@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gql import gql
 from gql.transport.exceptions import TransportError
 
 from order_graph.api.official import official_documents
@@ -142,12 +143,26 @@ async def test_a_restricted_client_sends_registered_documents_only(
         http, kiosk, {"query": "{ __typename }", "extensions": {"persistedQuery": apq}}
     )
     assert sneaked.status_code == 403
+    assert sneaked.json()["errors"][0]["extensions"]["code"] == "TRUSTED_DOCUMENTS_ONLY"
 
     lifted = cli(postgres_url, "clients", "trusted-documents-only", name, "off")
     assert lifted.returncode == 0, lifted.stderr
     free = await post(http, kiosk, {"query": "{ mainStatusTransitions { from } }"})
     assert free.status_code == 200
     assert "errors" not in free.json()
+
+
+def test_registering_a_document_again_changes_nothing(
+    postgres_url: str, registered: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "again.graphql"
+    path.write_text(MINE)
+    done = cli(postgres_url, "documents", "register", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("\talready registered")
+    listed = cli(postgres_url, "documents", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count(registered) == 1
 
 
 def test_a_document_that_cannot_run_is_not_registered(postgres_url: str, tmp_path: Path) -> None:
@@ -157,7 +172,9 @@ def test_a_document_that_cannot_run_is_not_registered(postgres_url: str, tmp_pat
     assert done.returncode == 2
     assert "noSuchField" in done.stderr
     assert "not registered" in done.stderr
-    assert "Broken" not in cli(postgres_url, "documents", "list").stdout
+    listed = cli(postgres_url, "documents", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "Broken" not in listed.stdout
 
 
 async def test_a_restricted_client_cannot_open_a_websocket(postgres_url: str) -> None:
@@ -173,4 +190,5 @@ async def test_a_restricted_client_cannot_open_a_websocket(postgres_url: str) ->
                 pass
         assert close_code(refused.value) == 4403
         async with ws_session(server.ws_url, new_client(postgres_url, "events:read")) as ws:
-            assert ws is not None  # an unrestricted client's socket opens
+            # An unrestricted client's socket opens and answers.
+            assert await ws.execute(gql("{ __typename }")) == {"__typename": "Query"}

@@ -144,6 +144,7 @@ async def test_a_client_that_hangs_up_mid_body_is_logged_499_and_is_no_server_er
 
     lines = await server.lines_with(request_id)
     assert not [line for line in lines if "unexpected error" in line], lines
+    assert "Traceback" not in "".join(server.log)
     assert any('"status": 499' in line or "status=499" in line for line in lines), lines
 
 

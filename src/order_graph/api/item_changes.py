@@ -15,7 +15,7 @@ from order_graph.api.errors import OrderErrorType, payload_errors
 from order_graph.api.gate import shown
 from order_graph.api.inputs import DiscountInput, OrderItemInput
 from order_graph.api.loaders import Loaders
-from order_graph.api.mutations import _order_id
+from order_graph.api.mutation_calls import order_id as _order_id
 from order_graph.api.types import Order
 from order_graph.domain.changes import CancelItems, ChangeItems, LineQuantity
 from order_graph.domain.errors import Rejected

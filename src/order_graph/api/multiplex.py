@@ -184,7 +184,9 @@ def cohort_key(executor: Executor[Any]) -> tuple[object, ...] | None:
     variables = tuple(sorted((name, repr(values.get(name))) for name in used.names))
     response_key = (field.alias or field.name).value
     visibility = (principal.scopes, principal.store_ids)
-    return (response_key, tuple(texts), variables, visibility)
+    # Positions are per database: two apps in one process (the tests) never share renderings.
+    log = id(executor.context_value.db)
+    return (log, response_key, tuple(texts), variables, visibility)
 
 
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):

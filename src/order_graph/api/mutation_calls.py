@@ -13,7 +13,7 @@ from order_graph.api.context import Context
 from order_graph.api.errors import counted
 from order_graph.api.gate import shown
 from order_graph.domain.errors import ErrorCode, OrderError, Rejected
-from order_graph.domain.model import CreateOrder, OrderRecord
+from order_graph.domain.model import CreateOrder, DiscountInput, OrderRecord
 from order_graph.domain.status import MainStatus
 from order_graph.storage.writes import Stored
 
@@ -101,6 +101,17 @@ async def update_order(
     async def change() -> OrderRecord:
         return await ctx.service.update_order(
             ctx.principal, order_id(order), remark, attributes, expected_version
+        )
+
+    return await _changed(ctx, change())
+
+
+async def replace_discounts(
+    ctx: Context, order: str, discounts: tuple[DiscountInput, ...], expected_version: int | None
+) -> Outcome:
+    async def change() -> OrderRecord:
+        return await ctx.service.replace_discounts(
+            ctx.principal, order_id(order), discounts, expected_version
         )
 
     return await _changed(ctx, change())

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 import strawberry
 
 from order_graph.api import mutation_calls as calls
 from order_graph.api.context import Info
 from order_graph.api.errors import OrderErrorType, payload_errors
-from order_graph.api.gate import shown
 from order_graph.api.inputs import (
     CreateOrderInput,
     DefineSubStatusInput,
@@ -21,7 +18,6 @@ from order_graph.api.inputs import (
 from order_graph.api.types import Order, SubStatusDefinition
 from order_graph.domain.errors import Rejected
 from order_graph.domain.lifecycle import KEEP
-from order_graph.domain.model import OrderRecord
 
 PAYLOAD_ORDER = (
     "The order as it now stands (with VERSION_CONFLICT: as it stands). Null for a caller without "
@@ -51,30 +47,11 @@ class SubStatusDefinitionPayload:
     errors: list[OrderErrorType]
 
 
-def _order_id(value: str) -> int:
-    return calls.order_id(value)
-
-
-def _shown(info: Info, record: OrderRecord | None) -> Order | None:
-    """A payload's order, for a caller that may read it (else null: the change still holds)."""
-    visible = shown(info.context.principal, record)
-    return None if visible is None else Order.of(visible)
-
-
 def _payload(info: Info, outcome: calls.Outcome) -> OrderPayload:
     if outcome.changed is not None:
         info.context.loaders.forget(outcome.changed)
     order = None if outcome.order is None else Order.of(outcome.order)
     return OrderPayload(order=order, errors=[OrderErrorType.of(e) for e in outcome.errors])
-
-
-async def _order_payload(info: Info, change: Awaitable[OrderRecord]) -> OrderPayload:
-    try:
-        record = await change
-    except Rejected as rejected:
-        return OrderPayload(order=_shown(info, rejected.current), errors=payload_errors(rejected))
-    info.context.loaders.forget(record.id)
-    return OrderPayload(order=_shown(info, record), errors=[])
 
 
 @strawberry.type
@@ -116,17 +93,11 @@ class Mutation:
 
     @strawberry.mutation
     async def replace_discounts(self, info: Info, input: ReplaceDiscountsInput) -> OrderPayload:
-        ctx = info.context
-
-        async def change() -> OrderRecord:
-            return await ctx.service.replace_discounts(
-                ctx.principal,
-                _order_id(input.order_id),
-                tuple(d.command() for d in input.discounts),
-                input.expected_version,
-            )
-
-        return await _order_payload(info, change())
+        discounts = tuple(d.command() for d in input.discounts)
+        outcome = await calls.replace_discounts(
+            info.context, input.order_id, discounts, input.expected_version
+        )
+        return _payload(info, outcome)
 
     @strawberry.mutation
     async def update_order(self, info: Info, input: UpdateOrderInput) -> OrderPayload:

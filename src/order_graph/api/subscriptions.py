@@ -67,6 +67,14 @@ async def _prefetch_read(loaders: Loaders, read: list[EventRecord], lists: froze
     task = loading.get(lists)
     if task is None:
         task = loading[lists] = asyncio.ensure_future(_prefetch(loaders, read, lists))
+        # A failed load is not kept for the others: the next one woken tries again.
+        task.add_done_callback(
+            lambda done: (
+                loading.pop(lists, None)
+                if not done.cancelled() and done.exception() is not None
+                else None
+            )
+        )
     await asyncio.shield(task)
 
 

@@ -24,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from heapq import merge
+from itertools import islice
 
 from order_graph.domain.model import EventRecord
 from order_graph.events import log
@@ -165,29 +166,32 @@ class EventHub:
     def _wake_all(self) -> None:
         self._wake_stores(list(self._by_store))
 
-    def _buffered_after(self, cursor: int, stores: list[str] | None) -> list[EventRecord] | None:
-        """The buffered events of `stores` (None: every store) after `cursor`; None when some
-        of them may be missing from memory (the window dropped them, or the hub keeps none)."""
+    def _buffered_after(
+        self, cursor: int, stores: list[str] | None, limit: int
+    ) -> list[EventRecord] | None:
+        """The first `limit` buffered events of `stores` (None: every store) after `cursor`;
+        None when some of them may be missing from memory (the window dropped them, or the
+        hub keeps none)."""
         if self._idle:
             return None
         if stores is None:
-            return self._window.after(cursor) if cursor >= self._floor else None
+            return self._window.after(cursor, limit) if cursor >= self._floor else None
         found: list[list[EventRecord]] = []
         for store in stores:
             if cursor < self._evicted.get(store, self._reset_at):
                 return None
             tail = self._stores.get(store)
             if tail is not None:
-                events = tail.after(cursor)
+                events = tail.after(cursor, limit)
                 if events:
                     found.append(events)
         if len(found) == 1:
             return found[0]
-        return list(merge(*found, key=position))
+        return list(islice(merge(*found, key=position), limit))
 
     async def _wait_beyond(self, cursor: int, stores: list[str] | None) -> None:
         """Until an event of `stores` may have arrived after `cursor`."""
-        if self._head > cursor and self._buffered_after(cursor, stores) != []:
+        if self._head > cursor and self._buffered_after(cursor, stores, 1) != []:
             return  # something arrived (or the window cannot tell) since the caller looked
         waiter = asyncio.get_running_loop().create_future()
         if stores is None:
@@ -229,7 +233,7 @@ class EventHub:
         stores = None if query.store_ids is None else list(query.store_ids)
         while True:
             self._cursors[key] = cursor
-            buffered = self._buffered_after(cursor, stores)
+            buffered = self._buffered_after(cursor, stores, BATCH + 1)
             if buffered is None:
                 events, newest = await self._read_table(cursor, query)
                 if events:

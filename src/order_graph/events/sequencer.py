@@ -48,6 +48,7 @@ from sqlalchemy import text
 
 from order_graph.ops.metrics import EVENTS_POSITIONED, SEQUENCER_LAG, SEQUENCER_PENDING
 from order_graph.storage.database import Database
+from order_graph.storage.driver import Driver
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +125,10 @@ class Sequencer:
     async def _pass(self) -> int:
         async with self.db.read() as conn:  # autocommit: the function's call is its transaction
             # Straight to the driver: this runs once per batch of writes, and SQLAlchemy's
-            # execution would cost more than the call itself.
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            numbered = int(await driver.fetchval(_NUMBER, self.batch))
+            # execution would cost more than the call itself. Through `Driver`, so a lost
+            # connection leaves the pool and statement listeners see the call.
+            raw = await conn.get_raw_connection()
+            numbered = int(await Driver(conn, raw).fetchval(_NUMBER, self.batch))
         if numbered:
             EVENTS_POSITIONED.inc(numbered)
         return numbered

@@ -38,10 +38,11 @@ class Tail:
             self._start = 0
         return event
 
-    def after(self, cursor: int) -> list[EventRecord]:
-        """Every event after `cursor`."""
+    def after(self, cursor: int, limit: int) -> list[EventRecord]:
+        """The first `limit` events after `cursor` (a subscriber far behind copies no more
+        than it takes)."""
         index = bisect_right(self._positions, cursor, lo=self._start)
-        return self._events[index:]
+        return self._events[index : index + limit]
 
 
 class Batch(list[EventRecord]):

@@ -114,21 +114,25 @@ class Publisher:
     async def publish_async(self, event: EventMessages, shape: Shape) -> asyncio.Future[None]:
         """Sends the message and returns at once: the future is JetStream's ack (or refusal)."""
         assert self._acks is not None, "made by connected()"
-        subject = subjects.subject(self._prefix, shape, event.store_id, event.event_type)
-        headers = {"Nats-Msg-Id": subjects.msg_id(event.cursor, shape)}
+        subject, headers = self._address(event, shape)
         headers["Nats-Expected-Stream"] = self._stream
         try:
             return await self._acks.publish(subject, event.payload(shape), headers)
         except _NATS_ERRORS as exc:
             raise NatsUnavailable(str(exc) or type(exc).__name__) from exc
 
+    def _address(self, event: EventMessages, shape: Shape) -> tuple[str, dict[str, str]]:
+        """The subject and the dedup id: JetStream keeps one message per event and shape."""
+        subject = subjects.subject(self._prefix, shape, event.store_id, event.event_type)
+        return subject, {"Nats-Msg-Id": subjects.msg_id(event.cursor, shape)}
+
     @property
     def ack_timeout(self) -> float:
         return self._settings.nats_timeout_seconds
 
     async def publish(self, event: EventMessages, shape: Shape) -> None:
-        subject = subjects.subject(self._prefix, shape, event.store_id, event.event_type)
-        headers = {"Nats-Msg-Id": subjects.msg_id(event.cursor, shape)}
+        """One message, awaiting its ack (the one-at-a-time way, kept for comparison)."""
+        subject, headers = self._address(event, shape)
         try:
             await self._js.publish(
                 subject,

@@ -84,23 +84,22 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._observers: list[Callable[..., None]] = []
 
     def observe_statements(self, observer: Callable[..., None]) -> Callable[[], None]:
         """Calls `observer` for every statement sent from now on, on every path: SQLAlchemy's
         and the driver connections of `snapshot`. For tests and diagnostics (the statement
         counts of a request); while none is registered it costs nothing. Returns `stop`."""
         event.listen(self.engine.sync_engine, "before_cursor_execute", observer)
-        self._observers.append(observer)
-
-        def stop() -> None:
-            event.remove(self.engine.sync_engine, "before_cursor_execute", observer)
-            self._observers.remove(observer)
-
-        return stop
+        return lambda: event.remove(self.engine.sync_engine, "before_cursor_execute", observer)
 
     def _observed(self, driver: asyncpg.Connection) -> Connection:
-        return _Observed(driver, tuple(self._observers)) if self._observers else driver
+        plain: Connection = driver
+        dispatch = self.engine.sync_engine.dispatch
+        # Listeners that time statements (tracing's spans) need SQLAlchemy's cursor: they are
+        # left out here, as `driver.of` leaves the write path to SQLAlchemy for them.
+        if not dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+            return plain
+        return _Observed(driver, tuple(dispatch.before_cursor_execute))
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -213,6 +212,6 @@ class _Observed:
         self._observers = observers
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
-        for observer in self._observers:
-            observer(query)
+        for observer in self._observers:  # as SQLAlchemy calls them (and `Driver` does)
+            observer(None, None, query, args, None, False)
         return list(await self._driver.fetch(query, *args))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_graph.storage.tables import trusted_documents as table
@@ -27,12 +28,12 @@ async def body_of(conn: AsyncConnection, digest: str) -> str | None:
 
 
 async def register(conn: AsyncConnection, digest: str, body: str, by: str, now: datetime) -> bool:
-    """Stores the document unless it is stored already; False: it was (ids never change)."""
-    if await body_of(conn, digest) is not None:
-        return False
+    """Stores the document unless it is stored already; False: it was (ids never change), also
+    when another registration of it commits at the same time."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=[table.c.id])
     values = {"id": digest, "body": body, "registered_by": by, "registered_at": now}
-    await conn.execute(insert(table), values)
-    return True
+    return (await conn.execute(statement, values)).rowcount == 1
 
 
 async def list_all(conn: AsyncConnection) -> list[StoredDocument]:

@@ -58,7 +58,7 @@ class ReadLane:
             if future.done() and not future.cancelled():  # handed over as the wait ended
                 handed = future.result()
                 if handed is None:
-                    self._give_place()
+                    self._pass_place()  # the place it was given (already counted free)
                 else:
                     self.release(handed)
             raise
@@ -86,6 +86,10 @@ class ReadLane:
 
     def _give_place(self) -> None:
         self._borrowed -= 1
+        self._pass_place()
+
+    def _pass_place(self) -> None:
+        """A free place to the next waiting read (it borrows a connection for it)."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
